@@ -1,0 +1,222 @@
+package nlu
+
+import "nuanjia/bot"
+
+// Decision thresholds, set on testdata/dev.tsv (not on the evaluation set).
+const (
+	minIntent    = 1.5  // below this nothing was really said: unknown
+	closeRatio   = 0.9  // second/top at or above this is "close": ask
+	minClose     = 2.5  // …but only when both are real signals
+	faqClear     = 1.35 // top FAQ this many times the second: a clear winner
+	faqMinCover  = 0.18 // top FAQ's share of the query's idf mass to count at all
+	policyFromIR = 3.0  // intent weight of a fully covered FAQ match
+)
+
+// match is a lexicon word found in the text, by rune offsets.
+type match struct {
+	start, end int
+	e          int
+}
+
+// Understand classifies one member message. It never fails.
+func (ix *Index) Understand(text string) bot.Understanding {
+	u := bot.Understanding{Text: text, Intent: bot.IntentUnknown}
+	norm := ix.resolvePinyin(ix.n.Normalize(text))
+	u.Norm = norm
+	if !meaningful(norm) {
+		return u
+	}
+
+	// Rune start offsets let substrings index the map without allocating.
+	offs := make([]int, 0, len(norm)+1)
+	for i := range norm {
+		offs = append(offs, i)
+	}
+	offs = append(offs, len(norm))
+	nr := len(offs) - 1
+
+	var ms []match
+	for i := 0; i < nr; i++ {
+		for l := min(ix.lexMaxLen, nr-i); l >= 1; l-- {
+			k, ok := ix.lex[norm[offs[i]:offs[i+l]]]
+			if !ok {
+				continue
+			}
+			if ix.entries[k].latin && (isLetterAt(norm, offs, i-1) || isLetterAt(norm, offs, i+l)) {
+				continue
+			}
+			ms = append(ms, match{i, i + l, k})
+		}
+	}
+	// A word inside a longer word is not said on its own: 怎么办 in 怎么办理,
+	// 求助 in 我的求助.
+	kept := ms[:0]
+	for a, m := range ms {
+		inside := false
+		for b, o := range ms {
+			if a != b && o.start <= m.start && m.end <= o.end && o.end-o.start > m.end-m.start {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			kept = append(kept, m)
+		}
+	}
+	ms = kept
+
+	var scores [nIntents]float64
+	urgent := false
+	branch, branchLen := -1, 0
+	var boost []int
+	for _, m := range ms {
+		e := &ix.entries[m.e]
+		for k, w := range e.weights {
+			scores[k] += w
+		}
+		urgent = urgent || e.urgent
+		if e.branch >= 0 && ix.betterBranch(e.branch, m.end-m.start, branch, branchLen) {
+			branch, branchLen = e.branch, m.end-m.start
+		}
+		boost = append(boost, e.faqs...)
+	}
+	if branch < 0 {
+		branch = ix.homophonePlace(norm)
+	}
+
+	help, contact, policy := intentIndex(bot.IntentHelp), intentIndex(bot.IntentContact), intentIndex(bot.IntentPolicy)
+	visit := intentIndex(bot.IntentVisit)
+
+	scratch := make([]float32, ix.faqs.nDocs)
+	top, mass := ix.faqs.search(norm, boost, scratch)
+	cover := 0.0
+	if top[0].doc >= 0 && mass > 0 {
+		cover = min(1, top[0].score/mass)
+	}
+	if cover >= faqMinCover {
+		scores[policy] += policyFromIR * cover
+	}
+	if branch >= 0 {
+		// A bare place name, or a place with little else, asks for its card.
+		if scores[help] < 2 && scores[visit] < 2 && scores[policy] < 3 {
+			scores[contact] += 2
+		} else {
+			scores[contact] += 0.5
+		}
+	}
+
+	best, second := -1, -1
+	for k := range scores {
+		if best < 0 || scores[k] > scores[best] {
+			best, second = k, best
+		} else if second < 0 || scores[k] > scores[second] {
+			second = k
+		}
+	}
+	top1, top2 := scores[best], scores[second]
+	if top1 < minIntent {
+		return u
+	}
+	u.Intent = intents()[best]
+	u.Score = min(1, top1/(top1+top2)*min(1, top1/4))
+	if top2 >= minClose && top2 >= closeRatio*top1 && askable(intents()[best]) && askable(intents()[second]) {
+		u.Choices = []bot.Intent{intents()[best], intents()[second]}
+	}
+	if branch >= 0 {
+		u.Branch = ix.kb.Branches[branch].ID
+	}
+	u.Urgent = urgent && u.Intent == bot.IntentHelp
+	if u.Intent == bot.IntentPolicy && top[0].doc >= 0 && cover >= faqMinCover {
+		if top[1].doc < 0 || top[0].score >= faqClear*top[1].score {
+			u.FAQ = ix.kb.FAQs[top[0].doc].ID
+		} else {
+			for _, h := range top {
+				if h.doc >= 0 && h.score >= top[0].score/2 {
+					u.FAQs = append(u.FAQs, ix.kb.FAQs[h.doc].ID)
+				}
+			}
+		}
+	}
+	return u
+}
+
+// askable intents are the ones the numbered question offers.
+func askable(in bot.Intent) bool {
+	switch in {
+	case bot.IntentHelp, bot.IntentContact, bot.IntentPolicy, bot.IntentVisit, bot.IntentStatus:
+		return true
+	}
+	return false
+}
+
+// betterBranch prefers a longer place name, and any branch over the county
+// (安龙 is in every member's story; the branch where they are matters more).
+func (ix *Index) betterBranch(b, l, cur, curLen int) bool {
+	if cur < 0 {
+		return true
+	}
+	bc, cc := ix.kb.Branches[b].ID == bot.CountyBranchID, ix.kb.Branches[cur].ID == bot.CountyBranchID
+	if bc != cc {
+		return cc
+	}
+	return l > curLen
+}
+
+// homophonePlace finds a place written with the wrong characters but the
+// right sound: 凤凰 for 凤皇, 宏发 for 泓发.
+func (ix *Index) homophonePlace(norm string) int {
+	rs := make([]rune, 0, len(norm))
+	for _, r := range norm {
+		rs = append(rs, r)
+	}
+	best, bestLen := -1, 0
+	for i, r := range rs {
+		for _, s := range ix.syl[r] {
+			for _, p := range ix.places[s] {
+				if len(p.syls) > len(rs)-i || !ix.betterBranch(p.branch, len(p.syls), best, bestLen) {
+					continue
+				}
+				ok := true
+				for k := 1; k < len(p.syls) && ok; k++ {
+					ok = hasSyl(ix.syl[rs[i+k]], p.syls[k])
+				}
+				if ok {
+					best, bestLen = p.branch, len(p.syls)
+				}
+			}
+		}
+	}
+	return best
+}
+
+func hasSyl(ids []int, id int) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func isLetterAt(s string, offs []int, i int) bool {
+	if i < 0 || i >= len(offs)-1 {
+		return false
+	}
+	c := s[offs[i]]
+	return c >= 'a' && c <= 'z'
+}
+
+// meaningful reports whether the text has any Han or Latin letters: a bare
+// number, emoji or punctuation is not a message we can understand.
+func meaningful(norm string) bool {
+	letters := 0
+	for _, r := range norm {
+		if isHan(r) {
+			return true
+		}
+		if r >= 'a' && r <= 'z' {
+			letters++
+		}
+	}
+	return letters >= 2
+}

@@ -1,0 +1,218 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Understander turns a member's text into an Understanding.
+type Understander interface {
+	Understand(text string) Understanding
+}
+
+// ChoiceMemory keeps the numbered question the bot asked a member, with the
+// text that made it ask, so the member's "1"…"4" can be answered.
+type ChoiceMemory interface {
+	SetPendingChoice(ctx context.Context, openID string, p PendingChoice, ttl time.Duration) error
+	TakePendingChoice(ctx context.Context, openID string) (PendingChoice, bool, error)
+}
+
+// PendingChoice is a question waiting for the member's number: either
+// which intent they meant, or which of a few FAQs they want.
+type PendingChoice struct {
+	Text    string   `json:"text"`
+	Choices []Intent `json:"choices,omitempty"`
+	FAQs    []string `json:"faqs,omitempty"`
+}
+
+// ChoiceTTL is how long a numbered question waits for its answer.
+const ChoiceTTL = 30 * time.Minute
+
+// Router picks the handler for a push and asks back when the member's
+// meaning is unclear.
+type Router struct {
+	understander Understander
+	choices      ChoiceMemory
+	handlers     map[Intent]Handler
+	log          *slog.Logger
+}
+
+// NewRouter returns a router with no handlers; Register adds them.
+func NewRouter(u Understander, choices ChoiceMemory, log *slog.Logger) *Router {
+	return &Router{understander: u, choices: choices, handlers: map[Intent]Handler{}, log: log}
+}
+
+// Register makes h serve intent. IntentUnknown's handler is the fallback for
+// any intent without one.
+func (r *Router) Register(intent Intent, h Handler) { r.handlers[intent] = h }
+
+// Member-facing texts the router itself says.
+const (
+	textVoiceUnclear = "没听清你的语音，请再说一遍，或者直接打字告诉我们。"
+	textImageThanks  = "图片收到了。需要帮忙的话，请用文字简单说说情况，我们转给支部负责人。"
+	textHandlerError = "抱歉，系统出了点问题，请稍后再发一次。"
+	textChoiceAsk    = "想确认一下，你是想："
+	textChoiceHint   = "回复数字就行。"
+)
+
+// choiceLabels are the short names of intents in a numbered question.
+func choiceLabel(i Intent) string {
+	switch i {
+	case IntentHelp:
+		return "求助"
+	case IntentContact:
+		return "联系卡"
+	case IntentPolicy:
+		return "政策咨询"
+	case IntentVisit:
+		return "预约访视"
+	case IntentStatus:
+		return "查求助进度"
+	case IntentStop:
+		return "不再接收推送"
+	case IntentForget:
+		return "删除我的信息"
+	case IntentGreeting:
+		return "打个招呼"
+	}
+	return string(i)
+}
+
+// Route decides what to answer to one push. The returned Understanding says
+// which intent served it (for the message log). A panic in a handler is
+// recovered and logged, and the member gets no reply (the webhook then
+// answers "success").
+func (r *Router) Route(ctx context.Context, msg Inbound, member Member) (reply Reply, u Understanding, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panic", "intent", string(u.Intent), "panic", fmt.Sprint(p))
+			reply, err = Reply{}, nil
+		}
+	}()
+	switch msg.Type {
+	case TypeEvent:
+		return r.routeEvent(ctx, msg, member)
+	case TypeImage:
+		return Reply{Text: textImageThanks}, Understanding{Intent: IntentUnknown}, nil
+	case TypeLocation:
+		// A location is sent to find the nearest branch's card.
+		u = Understanding{Text: msg.Text, Intent: IntentContact, Score: 1}
+		return r.dispatch(ctx, msg, member, u)
+	case TypeVoice:
+		if strings.TrimSpace(msg.Text) == "" {
+			return Reply{Text: textVoiceUnclear}, Understanding{Intent: IntentUnknown}, nil
+		}
+	case TypeText:
+	default:
+		// Video, links, files: nothing nuanjia can act on yet.
+		return Reply{}, Understanding{Intent: IntentUnknown}, nil
+	}
+	if n, ok := choiceNumber(msg.Text); ok {
+		if u, ok := r.answerChoice(ctx, msg.OpenID, n); ok {
+			return r.dispatch(ctx, msg, member, u)
+		}
+	}
+	u = r.understander.Understand(msg.Text)
+	if len(u.Choices) >= 2 {
+		if reply, ok := r.ask(ctx, msg.OpenID, u); ok {
+			return reply, u, nil
+		}
+		u.Choices = nil // without memory the question could not be answered
+	}
+	return r.dispatch(ctx, msg, member, u)
+}
+
+func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Reply, Understanding, error) {
+	switch msg.Event {
+	case EventSubscribe, EventScan:
+		return r.dispatch(ctx, msg, member, Understanding{Intent: IntentGreeting, Score: 1})
+	case EventClick:
+		// Menu keys are intent names, so the menu needs no table of its own.
+		intent := Intent(strings.ToLower(strings.TrimSpace(msg.EventKey)))
+		if _, ok := r.handlers[intent]; !ok {
+			intent = IntentUnknown
+		}
+		return r.dispatch(ctx, msg, member, Understanding{Intent: intent, Score: 1})
+	}
+	// unsubscribe, VIEW, LOCATION and job reports: recorded, not answered.
+	return Reply{}, Understanding{Intent: IntentUnknown}, nil
+}
+
+func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Understanding) (Reply, Understanding, error) {
+	h, ok := r.handlers[u.Intent]
+	if !ok {
+		h, ok = r.handlers[IntentUnknown]
+		if !ok {
+			return Reply{}, u, nil
+		}
+	}
+	reply, err := h.Handle(ctx, &Request{Msg: msg, Member: member, U: u})
+	if err != nil {
+		r.log.Error("handler failed", "intent", string(u.Intent), "error", err)
+		return Reply{Text: textHandlerError}, u, nil
+	}
+	return reply, u, nil
+}
+
+// ask words one short numbered question and remembers it. It returns false
+// when the question cannot be remembered, and the caller takes its best guess.
+func (r *Router) ask(ctx context.Context, openID string, u Understanding) (Reply, bool) {
+	choices := u.Choices
+	if len(choices) > 4 {
+		choices = choices[:4]
+	}
+	if err := r.choices.SetPendingChoice(ctx, openID, PendingChoice{Text: u.Text, Choices: choices}, ChoiceTTL); err != nil {
+		r.log.Warn("cannot remember the question; answering the best guess", "error", err)
+		return Reply{}, false
+	}
+	var b strings.Builder
+	b.WriteString(textChoiceAsk)
+	for i, c := range choices {
+		fmt.Fprintf(&b, "\n%d %s", i+1, choiceLabel(c))
+	}
+	b.WriteString("\n" + textChoiceHint)
+	return Reply{Text: b.String()}, true
+}
+
+// answerChoice resolves a member's number against the pending question.
+func (r *Router) answerChoice(ctx context.Context, openID string, n int) (Understanding, bool) {
+	p, ok, err := r.choices.TakePendingChoice(ctx, openID)
+	if err != nil {
+		r.log.Warn("cannot read the pending question", "error", err)
+		return Understanding{}, false
+	}
+	if !ok {
+		return Understanding{}, false
+	}
+	u := r.understander.Understand(p.Text)
+	switch {
+	case n <= len(p.Choices):
+		u.Intent = p.Choices[n-1]
+	case n <= len(p.FAQs):
+		u.Intent, u.FAQ, u.FAQs = IntentPolicy, p.FAQs[n-1], nil
+	default:
+		return Understanding{}, false
+	}
+	u.Choices, u.Score = nil, 1
+	return u, true
+}
+
+// choiceNumber reads a reply such as "1", "２" or " 3。" as a number.
+func choiceNumber(text string) (int, bool) {
+	t := strings.TrimSpace(strings.Trim(strings.TrimSpace(text), "。.!！"))
+	t = strings.Map(func(r rune) rune {
+		if r >= '０' && r <= '９' {
+			return r - '０' + '0'
+		}
+		return r
+	}, t)
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 1 || n > 9 {
+		return 0, false
+	}
+	return n, true
+}

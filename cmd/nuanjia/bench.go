@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis/v8"
+	"github.com/silenceper/wechat/v2/officialaccount/message"
+
+	"nuanjia/bot/nlu"
+	"nuanjia/config"
+	"nuanjia/internal/wxtest"
+	"nuanjia/store"
+)
+
+// benchTexts are typical member messages, so the full path does its real
+// understanding work.
+func benchTexts() []string {
+	return []string{
+		"老板拖欠工资三个月了怎么办", "新州计生协电话多少", "生三孩有补贴吗", "孩子在隆林上学要什么手续",
+		"你好", "我在龙山煤矿受伤了", "想约个上门访视", "居住证怎么办", "計生協(xié)聯(lián)系電話",
+		"longlin xinzhou dianhua", "嗯那个就是我想问一下育儿补贴怎么领", "免费孕检在哪里做",
+	}
+}
+
+// bench measures the webhook: closed-loop throughput of the full path
+// against a floor handler, then the full path's latency at a fixed rate.
+func bench(ctx context.Context, e env) error {
+	fs := e.flags("bench")
+	total := fs.Int("n", 6000, "pushes per throughput run")
+	concurrency := fs.Int("c", 16, "concurrent senders in the throughput runs")
+	members := fs.Int("members", 500, "distinct members sending")
+	rate := fs.Int("rate", 300, "pushes per second in the latency run")
+	seconds := fs.Int("seconds", 10, "length of the latency run")
+	kbFile := fs.String("kb", "kb/demo.yaml", "knowledge base to load")
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e.getenv, config.NeedDatabase, config.NeedRedis)
+	if err != nil {
+		return err
+	}
+	// The bench writes into a schema and key prefix of its own, dropped at
+	// the end, so it never touches the demo's or production's data.
+	suffix := hex.EncodeToString(randomBytes(4))
+	schema, prefix := "bench_"+suffix, "bench:"+suffix+":"
+	dsn, dropSchema, err := benchSchema(ctx, cfg.DatabaseURL, schema)
+	if err != nil {
+		return err
+	}
+	defer dropSchema()
+	cfg.DatabaseURL = dsn
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.WeChatAppID, cfg.WeChatAppSecret, cfg.WeChatToken = "wxbench000000000", "bench-secret", "benchtoken"
+	cfg.WeChatAESKey = ""
+
+	kb, err := loadKnowledge(ctx, e, *kbFile)
+	if err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	full, err := start(ctx, cfg, options{migrate: true, fakeAddr: "127.0.0.1:0", redisPrefix: prefix}, quiet)
+	if err != nil {
+		return err
+	}
+	defer full.close()
+	defer cleanRedis(full.rd.Client(), prefix)
+	if err := full.st.ImportKnowledge(ctx, kb); err != nil {
+		return err
+	}
+	norm, err := nlu.NewNormalizer()
+	if err != nil {
+		return err
+	}
+	ix, err := nlu.New(norm, kb)
+	if err != nil {
+		return err
+	}
+	full.webhookKnowledge(ix)
+
+	floor, err := startFloor(ctx, full.st, full.rd.Client(), cfg.WeChatToken, prefix)
+	if err != nil {
+		return err
+	}
+	defer floor.Close()
+
+	gen := &loadGen{
+		signer:  wxtest.Signer{Token: cfg.WeChatToken, AppID: cfg.WeChatAppID},
+		members: *members,
+		texts:   benchTexts(),
+		runID:   time.Now().UnixNano() &^ 0xffffff,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: 256, MaxIdleConnsPerHost: 256,
+		}},
+	}
+	fullURL := "http://" + full.addr + "/wechat"
+	floorURL := "http://" + floor.Addr + "/wechat"
+
+	fmt.Fprintf(e.stdout, "nuanjia bench: %d pushes from %d members, %d concurrent senders, plaintext mode, GOMAXPROCS=%d\n",
+		*total, *members, *concurrency, runtimeProcs())
+	gen.closedLoop(ctx, fullURL, *concurrency, *total/10) // warm-up: connections, caches, plans
+	gen.closedLoop(ctx, floorURL, *concurrency, *total/10)
+	floorRes := gen.closedLoop(ctx, floorURL, *concurrency, *total)
+	fullRes := gen.closedLoop(ctx, fullURL, *concurrency, *total)
+	fmt.Fprintf(e.stdout, "%-34s %10s %9s %9s %7s\n", "run", "msgs/s", "p50", "p99", "errors")
+	fmt.Fprintln(e.stdout, floorRes.row("floor (sig+XML+SETNX+INSERT)"))
+	fmt.Fprintln(e.stdout, fullRes.row("full path"))
+	fmt.Fprintf(e.stdout, "full / floor throughput: %.0f %%\n", 100*fullRes.perSecond()/floorRes.perSecond())
+	fixed := gen.openLoop(ctx, fullURL, *rate, time.Duration(*seconds)*time.Second)
+	fmt.Fprintln(e.stdout, fixed.row(fmt.Sprintf("full path at %d msgs/s for %ds", *rate, *seconds)))
+	if fullRes.errors+floorRes.errors+fixed.errors > 0 {
+		return errors.New("some pushes failed")
+	}
+	return nil
+}
+
+// webhookKnowledge swaps the bench's own index in, so the run does not
+// depend on what the database held before the import.
+func (a *app) webhookKnowledge(ix *nlu.Index) { a.knowledge.index.Store(ix) }
+
+// benchSchema creates a schema and returns a DATABASE_URL that uses it.
+func benchSchema(ctx context.Context, databaseURL, schema string) (string, func(), error) {
+	db, err := sql.Open("postgres", databaseURL)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("create bench schema: %w", err)
+	}
+	drop := func() {
+		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		db.Close()
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+func cleanRedis(rdb *redis.Client, prefix string) {
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
+}
+
+const (
+	sqlCreateFloor = `CREATE TABLE IF NOT EXISTS floor_messages (
+		dedupe_key text PRIMARY KEY, openid text NOT NULL, text text NOT NULL, at timestamptz NOT NULL)`
+	sqlInsertFloor = `INSERT INTO floor_messages (dedupe_key, openid, text, at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (dedupe_key) DO NOTHING`
+)
+
+// startFloor serves the least any correct webhook must do per push: check
+// the signature, parse the XML, one Redis SET NX, one INSERT. The full
+// path's throughput is read against it.
+func startFloor(ctx context.Context, st *store.Store, rdb *redis.Client, token, prefix string) (*http.Server, error) {
+	if _, err := st.DB().ExecContext(ctx, sqlCreateFloor); err != nil {
+		return nil, err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		parts := []string{token, q.Get("timestamp"), q.Get("nonce")}
+		sort.Strings(parts)
+		sum := sha1.Sum([]byte(parts[0] + parts[1] + parts[2]))
+		if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(q.Get("signature"))) != 1 {
+			http.Error(w, "bad signature", http.StatusForbidden)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		var m message.MixMessage
+		if err == nil {
+			err = xml.Unmarshal(body, &m)
+		}
+		if err != nil {
+			http.Error(w, "malformed XML", http.StatusBadRequest)
+			return
+		}
+		key := "m:" + strconv.FormatInt(m.MsgID, 10)
+		if err := rdb.SetNX(r.Context(), prefix+"floor:"+key, 1, 10*time.Minute).Err(); err != nil {
+			http.Error(w, "redis", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := st.DB().ExecContext(r.Context(), sqlInsertFloor, key, string(m.FromUserName), m.Content, time.Unix(m.CreateTime, 0)); err != nil {
+			http.Error(w, "postgres", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "success")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, Addr: ln.Addr().String(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+// loadGen posts signed text pushes with unique MsgIds.
+type loadGen struct {
+	signer  wxtest.Signer
+	members int
+	texts   []string
+	client  *http.Client
+	runID   int64 // keeps MsgIds unique across runs sharing a database
+	seq     atomic.Int64
+}
+
+// result is one run's outcome.
+type result struct {
+	latencies []time.Duration
+	errors    int
+	elapsed   time.Duration
+}
+
+func (r result) perSecond() float64 {
+	return float64(len(r.latencies)) / r.elapsed.Seconds()
+}
+
+func (r result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), r.latencies...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(p*float64(len(s)-1))]
+}
+
+func (r result) row(name string) string {
+	return fmt.Sprintf("%-34s %10.0f %9s %9s %7d", name, r.perSecond(),
+		r.percentile(0.50).Round(10*time.Microsecond), r.percentile(0.99).Round(10*time.Microsecond), r.errors)
+}
+
+// post sends one push and reports its latency.
+func (g *loadGen) post(ctx context.Context, target string) (time.Duration, error) {
+	n := g.seq.Add(1)
+	now := time.Now().Unix()
+	openID := fmt.Sprintf("bench-member-%03d", n%int64(g.members))
+	xmlMsg := wxtest.Text(openID, "gh_bench", g.texts[n%int64(len(g.texts))], g.runID+n, now)
+	query, body := g.signer.Plain(xmlMsg, now, strconv.FormatInt(n, 36)+hex.EncodeToString(randomBytes(3)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target+"?"+query.Encode(), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(start), nil
+}
+
+// closedLoop sends total pushes from c senders, each waiting for its answer.
+func (g *loadGen) closedLoop(ctx context.Context, target string, c, total int) result {
+	var mu sync.Mutex
+	res := result{latencies: make([]time.Duration, 0, total)}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(total) {
+				d, err := g.post(ctx, target)
+				mu.Lock()
+				if err != nil {
+					res.errors++
+				} else {
+					res.latencies = append(res.latencies, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+// openLoop sends at a fixed rate regardless of answers, as WeChat does.
+func (g *loadGen) openLoop(ctx context.Context, target string, rate int, length time.Duration) result {
+	var mu sync.Mutex
+	var res result
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for time.Since(start) < length {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := g.post(ctx, target)
+			mu.Lock()
+			if err != nil {
+				res.errors++
+			} else {
+				res.latencies = append(res.latencies, d)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

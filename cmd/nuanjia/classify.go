@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"nuanjia/bot"
+	"nuanjia/bot/nlu"
+	"nuanjia/config"
+	"nuanjia/store"
+)
+
+// classification is one line of classify's output.
+type classification struct {
+	Text   string  `json:"text"`
+	Norm   string  `json:"norm"`
+	Intent string  `json:"intent"`
+	FAQ    string  `json:"faq"`
+	Branch string  `json:"branch"`
+	Urgent bool    `json:"urgent"`
+	Score  float64 `json:"score"`
+}
+
+// classify prints, for each line on stdin, what the webhook's understanding
+// makes of it. The knowledge base comes from --kb, else from the database.
+func classify(ctx context.Context, e env) error {
+	fs := e.flags("classify")
+	kbFile := fs.String("kb", "", "knowledge-base YAML file (default: the database's)")
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	kb, err := loadKnowledge(ctx, e, *kbFile)
+	if err != nil {
+		return err
+	}
+	norm, err := nlu.NewNormalizer()
+	if err != nil {
+		return err
+	}
+	ix, err := nlu.New(norm, kb)
+	if err != nil {
+		return err
+	}
+	out := json.NewEncoder(e.stdout)
+	out.SetEscapeHTML(false)
+	in := bufio.NewScanner(e.stdin)
+	in.Buffer(make([]byte, 64<<10), 1<<20)
+	for in.Scan() {
+		text := strings.TrimRight(in.Text(), "\r")
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		u := ix.Understand(text)
+		faq := u.FAQ
+		if faq == "" && len(u.FAQs) > 0 {
+			faq = u.FAQs[0]
+		}
+		if err := out.Encode(classification{
+			Text: text, Norm: u.Norm, Intent: string(u.Intent), FAQ: faq,
+			Branch: u.Branch, Urgent: u.Urgent, Score: u.Score,
+		}); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
+
+// loadKnowledge reads a knowledge base from a YAML file, or from the
+// database when file is empty.
+func loadKnowledge(ctx context.Context, e env, file string) (bot.Knowledge, error) {
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return bot.Knowledge{}, err
+		}
+		kb, err := nlu.ParseKnowledge(raw)
+		if err == nil {
+			err = nlu.Validate(kb)
+		}
+		if err != nil {
+			return bot.Knowledge{}, fmt.Errorf("%s: %w", file, err)
+		}
+		return kb, nil
+	}
+	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	if err != nil {
+		return bot.Knowledge{}, fmt.Errorf("%w\n(or pass --kb FILE.yaml)", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return bot.Knowledge{}, err
+	}
+	defer st.Close()
+	return st.LoadKnowledge(ctx)
+}

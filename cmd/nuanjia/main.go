@@ -1,0 +1,92 @@
+// Command nuanjia is the association's WeChat bot: one binary whose
+// subcommands serve the webhook, migrate and fill the database, export a
+// member's data, and talk to a running server for demos and benchmarks.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: nuanjia <command> [flags]
+
+commands:
+  serve      run the webhook (--migrate, --fake-wechat ADDR)
+  migrate    apply database migrations
+  import     load a knowledge-base YAML file (branches and FAQs)
+  export     print everything held about one member (--openid ID)
+  classify   read messages from stdin, print what the bot understood
+  say        post a signed message to a running server, print the reply
+  bench      load-test the webhook against a floor handler
+
+Settings come from the environment; see README.md.`
+
+// env is what a subcommand gets from the process: no globals.
+type env struct {
+	args   []string
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := env{
+		args: os.Args[1:], getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	if err := run(ctx, e); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "nuanjia:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches to a subcommand.
+func run(ctx context.Context, e env) error {
+	if len(e.args) == 0 {
+		fmt.Fprintln(e.stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, rest := e.args[0], e.args[1:]
+	e.args = rest
+	switch cmd {
+	case "serve":
+		return serve(ctx, e)
+	case "migrate":
+		return migrate(ctx, e)
+	case "import":
+		return importKnowledge(ctx, e)
+	case "export":
+		return export(ctx, e)
+	case "classify":
+		return classify(ctx, e)
+	case "say":
+		return say(ctx, e)
+	case "bench":
+		return bench(ctx, e)
+	case "help", "-h", "--help":
+		fmt.Fprintln(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(e.stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// flags returns a FlagSet that prints its errors and usage to stderr.
+func (e env) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}

@@ -1,0 +1,124 @@
+// Package config reads nuanjia's settings from the environment once, at
+// start, and reports every missing or invalid value on its own short line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Config is every setting nuanjia reads. It is passed down explicitly.
+type Config struct {
+	DatabaseURL     string // DATABASE_URL
+	RedisURL        string // REDIS_URL
+	HTTPAddr        string // HTTP_ADDR
+	WeChatAppID     string // WECHAT_APP_ID
+	WeChatAppSecret string // WECHAT_APP_SECRET
+	WeChatToken     string // WECHAT_TOKEN
+	WeChatAESKey    string // WECHAT_AES_KEY (optional)
+	WeChatAPIBase   string // WECHAT_API_BASE
+}
+
+// Defaults for the optional settings.
+const (
+	DefaultHTTPAddr      = "127.0.0.1:8080"
+	DefaultWeChatAPIBase = "https://api.weixin.qq.com"
+)
+
+// Need names a group of settings a subcommand cannot run without.
+type Need int
+
+const (
+	NeedDatabase  Need = iota // DATABASE_URL
+	NeedRedis                 // REDIS_URL
+	NeedWebhook               // WECHAT_TOKEN, WECHAT_APP_ID (to check the AppID inside encrypted pushes)
+	NeedWeChatAPI             // WECHAT_APP_ID, WECHAT_APP_SECRET
+)
+
+// Load reads the environment through getenv. It checks the form of every
+// value that is set, and that every setting the needs call for is set.
+// The error lists one problem per line, naming the variable.
+func Load(getenv func(string) string, needs ...Need) (Config, error) {
+	c := Config{
+		DatabaseURL:     strings.TrimSpace(getenv("DATABASE_URL")),
+		RedisURL:        strings.TrimSpace(getenv("REDIS_URL")),
+		HTTPAddr:        strings.TrimSpace(getenv("HTTP_ADDR")),
+		WeChatAppID:     strings.TrimSpace(getenv("WECHAT_APP_ID")),
+		WeChatAppSecret: strings.TrimSpace(getenv("WECHAT_APP_SECRET")),
+		WeChatToken:     strings.TrimSpace(getenv("WECHAT_TOKEN")),
+		WeChatAESKey:    strings.TrimSpace(getenv("WECHAT_AES_KEY")),
+		WeChatAPIBase:   strings.TrimSpace(getenv("WECHAT_API_BASE")),
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.WeChatAPIBase == "" {
+		c.WeChatAPIBase = DefaultWeChatAPIBase
+	}
+	c.WeChatAPIBase = strings.TrimRight(c.WeChatAPIBase, "/")
+
+	appIDPattern := regexp.MustCompile(`^wx[0-9a-zA-Z]{6,30}$`)
+	tokenPattern := regexp.MustCompile(`^[0-9A-Za-z_-]{3,32}$`)
+	aesKeyPattern := regexp.MustCompile(`^[0-9A-Za-z]{43}$`)
+
+	var problems []error
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	required := map[string]bool{}
+	for _, n := range needs {
+		switch n {
+		case NeedDatabase:
+			required["DATABASE_URL"] = true
+		case NeedRedis:
+			required["REDIS_URL"] = true
+		case NeedWebhook:
+			required["WECHAT_TOKEN"] = true
+			required["WECHAT_APP_ID"] = true
+		case NeedWeChatAPI:
+			required["WECHAT_APP_ID"] = true
+			required["WECHAT_APP_SECRET"] = true
+		}
+	}
+	values := []struct{ name, value string }{
+		{"DATABASE_URL", c.DatabaseURL}, {"REDIS_URL", c.RedisURL},
+		{"WECHAT_APP_ID", c.WeChatAppID}, {"WECHAT_APP_SECRET", c.WeChatAppSecret},
+		{"WECHAT_TOKEN", c.WeChatToken},
+	}
+	for _, v := range values {
+		if required[v.name] && v.value == "" {
+			bad(v.name, "not set")
+		}
+	}
+
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("DATABASE_URL", "want postgres://user@host:port/db?sslmode=disable")
+		}
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("REDIS_URL", "want redis://host:port/db")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "want host:port, such as %s", DefaultHTTPAddr)
+	}
+	if c.WeChatAppID != "" && !appIDPattern.MatchString(c.WeChatAppID) {
+		bad("WECHAT_APP_ID", "want the account's AppID: wx followed by letters and digits")
+	}
+	if c.WeChatToken != "" && !tokenPattern.MatchString(c.WeChatToken) {
+		bad("WECHAT_TOKEN", "want 3 to 32 letters, digits or -_ (WeChat's rule for the Token)")
+	}
+	if c.WeChatAESKey != "" && !aesKeyPattern.MatchString(c.WeChatAESKey) {
+		bad("WECHAT_AES_KEY", "want the 43-character EncodingAESKey (letters and digits), or leave it unset for plaintext mode")
+	}
+	if u, err := url.Parse(c.WeChatAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("WECHAT_API_BASE", "want a URL such as %s", DefaultWeChatAPIBase)
+	}
+	return c, errors.Join(problems...)
+}

@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"nuanjia/bot"
+)
+
+// Policy answers policy questions from the FAQs: the answer when one is
+// clearly best, a numbered list of up to three when not, and a hand-off to
+// a director when none fits.
+type Policy struct {
+	Knowledge Knowledge
+	Choices   bot.ChoiceMemory
+}
+
+const (
+	textPolicyPick    = "你想问的是哪一个？"
+	textPolicyPickFor = "\n回复数字查看。"
+	textPolicyUpdated = "\n（%s更新，来源：%s）"
+	textPolicyHandOff = "这个问题我们记下了，会请计生协负责人回答你。着急的话可以直接打电话问：\n%s"
+	textPolicyNoKB    = "这个问题我们记下了，会请计生协负责人回答你。"
+)
+
+// Handle implements bot.Handler.
+func (h Policy) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error) {
+	if f, ok := h.Knowledge.FAQ(req.U.FAQ); ok {
+		return bot.Reply{Text: f.Answer + fmt.Sprintf(textPolicyUpdated, f.Updated, f.Source)}, nil
+	}
+	var candidates []bot.FAQ
+	for _, id := range req.U.FAQs {
+		if f, ok := h.Knowledge.FAQ(id); ok {
+			candidates = append(candidates, f)
+		}
+	}
+	switch len(candidates) {
+	case 0:
+		if b, ok := branchOrCounty(h.Knowledge, req); ok {
+			return bot.Reply{Text: fmt.Sprintf(textPolicyHandOff, contactLine(b))}, nil
+		}
+		return bot.Reply{Text: textPolicyNoKB}, nil
+	case 1:
+		f := candidates[0]
+		return bot.Reply{Text: f.Answer + fmt.Sprintf(textPolicyUpdated, f.Updated, f.Source)}, nil
+	}
+	ids := make([]string, len(candidates))
+	var s strings.Builder
+	s.WriteString(textPolicyPick)
+	for i, f := range candidates {
+		ids[i] = f.ID
+		fmt.Fprintf(&s, "\n%d %s", i+1, f.Question)
+	}
+	s.WriteString(textPolicyPickFor)
+	err := h.Choices.SetPendingChoice(ctx, req.Msg.OpenID, bot.PendingChoice{Text: req.U.Text, FAQs: ids}, bot.ChoiceTTL)
+	if err != nil {
+		// Unanswerable list: better the most likely answer than nothing.
+		f := candidates[0]
+		return bot.Reply{Text: f.Answer + fmt.Sprintf(textPolicyUpdated, f.Updated, f.Source)}, nil
+	}
+	return bot.Reply{Text: s.String()}, nil
+}

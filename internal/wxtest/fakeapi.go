@@ -1,0 +1,495 @@
+package wxtest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default credentials of a new FakeAPI. They are constants, so tests and
+// the local demo agree on them without sharing mutable state.
+const (
+	FakeAppID  = "wxfake0000000000a"
+	FakeSecret = "fake-app-secret"
+)
+
+// tokenLife is what WeChat gives a token (expires_in).
+const tokenLife = 7200 * time.Second
+
+// Call is one request the fake received.
+type Call struct {
+	Path    string
+	Query   url.Values
+	Body    []byte
+	JSON    map[string]any // Body decoded, when it is a JSON object
+	At      time.Time
+	Status  int // HTTP status the fake answered
+	Errcode int // errcode in the answer; 0 on success
+}
+
+// FakeAPI imitates api.weixin.qq.com for the endpoints nuanjia uses: it
+// issues and checks access tokens, validates payloads the way WeChat does
+// where that matters (list sizes, tag ids), records every call, and lets a
+// test inject errcodes, HTTP 5xx, delays and token expiry. It is an
+// http.Handler and safe for concurrent use.
+type FakeAPI struct {
+	mu sync.Mutex
+
+	appID, secret string
+
+	calls        []Call
+	tokenFetches int
+	tokens       map[string]time.Time // every token issued → when it stops working
+	current      string               // what stable_token returns in normal mode
+	seq          int64                // ids for tokens, messages and tags
+
+	fail   map[string][]injected
+	delay  map[string]time.Duration
+	status map[string]int
+
+	tags map[int64]*fakeTag
+	menu json.RawMessage
+}
+
+type injected struct{ code, left int }
+
+type fakeTag struct {
+	name    string
+	members map[string]bool
+}
+
+// NewFakeAPI returns an empty fake that accepts FakeAppID and FakeSecret.
+func NewFakeAPI() *FakeAPI {
+	f := &FakeAPI{}
+	f.SetCredentials(FakeAppID, FakeSecret)
+	f.Reset()
+	return f
+}
+
+// SetCredentials changes the appid and secret the token endpoints accept.
+func (f *FakeAPI) SetCredentials(appID, secret string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.appID, f.secret = appID, secret
+}
+
+// Reset forgets calls, tokens, injections, tags and the menu; the
+// credentials stay.
+func (f *FakeAPI) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+	f.tokenFetches = 0
+	f.tokens = map[string]time.Time{}
+	f.current = ""
+	f.fail = map[string][]injected{}
+	f.delay = map[string]time.Duration{}
+	f.status = map[string]int{}
+	f.tags = map[int64]*fakeTag{}
+	f.menu = nil
+}
+
+// Calls returns copies of the calls to path ("/cgi-bin/…" or the short
+// "message/custom/send" form), in arrival order; "" returns all calls.
+func (f *FakeAPI) Calls(path string) []Call {
+	path = normPath(path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Call
+	for _, c := range f.calls {
+		if path == "" || c.Path == path {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TokenFetches counts requests to /cgi-bin/stable_token and /cgi-bin/token.
+func (f *FakeAPI) TokenFetches() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tokenFetches
+}
+
+// FailNext makes the next `times` calls to path answer with errcode.
+// Injections queue up in the order they were made.
+func (f *FakeAPI) FailNext(path string, errcode, times int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := normPath(path)
+	f.fail[p] = append(f.fail[p], injected{code: errcode, left: times})
+}
+
+// Delay makes every later call to path wait d before it is answered (0
+// turns it off). The wait ends early if the client goes away, so a test
+// server can always shut down.
+func (f *FakeAPI) Delay(path string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay[normPath(path)] = d
+}
+
+// Status5xx makes the next `times` calls to path fail with HTTP 502 and a
+// non-JSON body, as WeChat's gateway does when it is overloaded.
+func (f *FakeAPI) Status5xx(path string, times int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status[normPath(path)] += times
+}
+
+// ExpireTokens makes every token issued so far fail with 42001, and makes
+// the stable-token endpoint issue a new one.
+func (f *FakeAPI) ExpireTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	past := time.Now().Add(-time.Second)
+	for t := range f.tokens {
+		f.tokens[t] = past
+	}
+	f.current = ""
+}
+
+// ServeHTTP answers one API call.
+func (f *FakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_fake/calls" {
+		f.serveCalls(w, r)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	call := Call{Path: r.URL.Path, Query: r.URL.Query(), Body: body, At: time.Now()}
+	if len(body) > 0 {
+		var m map[string]any
+		if json.Unmarshal(body, &m) == nil {
+			call.JSON = m
+		}
+	}
+
+	f.mu.Lock()
+	idx := len(f.calls)
+	f.calls = append(f.calls, call)
+	if call.Path == "/cgi-bin/stable_token" || call.Path == "/cgi-bin/token" {
+		f.tokenFetches++
+	}
+	d := f.delay[call.Path]
+	f.mu.Unlock()
+
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			f.finish(idx, 0, -1)
+			return
+		}
+	}
+
+	f.mu.Lock()
+	status, resp := f.answer(call)
+	f.mu.Unlock()
+
+	if status != http.StatusOK {
+		f.finish(idx, status, 0)
+		http.Error(w, "<html><body>502 Bad Gateway</body></html>", status)
+		return
+	}
+	code, _ := resp["errcode"].(int)
+	f.finish(idx, status, code)
+	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (f *FakeAPI) finish(idx, status, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if idx < len(f.calls) { // Reset may have run meanwhile
+		f.calls[idx].Status, f.calls[idx].Errcode = status, code
+	}
+}
+
+type obj = map[string]any
+
+func errc(code int, msg string) obj { return obj{"errcode": code, "errmsg": msg} }
+
+func okResp() obj { return obj{"errcode": 0, "errmsg": "ok"} }
+
+// answer decides the response; f.mu is held.
+func (f *FakeAPI) answer(c Call) (int, obj) {
+	if f.status[c.Path] > 0 {
+		f.status[c.Path]--
+		return http.StatusBadGateway, nil
+	}
+	if q := f.fail[c.Path]; len(q) > 0 {
+		code := q[0].code
+		if q[0].left--; q[0].left <= 0 {
+			f.fail[c.Path] = q[1:]
+		}
+		return http.StatusOK, errc(code, "injected by wxtest.FakeAPI")
+	}
+	switch c.Path {
+	case "/cgi-bin/stable_token":
+		return http.StatusOK, f.stableToken(c)
+	case "/cgi-bin/token":
+		return http.StatusOK, f.plainToken(c)
+	}
+	if resp := f.checkToken(c.Query.Get("access_token")); resp != nil {
+		return http.StatusOK, resp
+	}
+	switch c.Path {
+	case "/cgi-bin/message/custom/send":
+		if str(c.JSON, "touser") == "" {
+			return http.StatusOK, errc(40003, "invalid openid")
+		}
+		if str(c.JSON, "msgtype") == "" {
+			return http.StatusOK, errc(40008, "invalid message type")
+		}
+		return http.StatusOK, okResp()
+	case "/cgi-bin/message/template/send":
+		if str(c.JSON, "touser") == "" {
+			return http.StatusOK, errc(40003, "invalid openid")
+		}
+		if str(c.JSON, "template_id") == "" {
+			return http.StatusOK, errc(40037, "invalid template_id")
+		}
+		f.seq++
+		return http.StatusOK, obj{"errcode": 0, "errmsg": "ok", "msgid": f.seq}
+	case "/cgi-bin/message/mass/sendall":
+		if _, ok := c.JSON["filter"].(map[string]any); !ok {
+			return http.StatusOK, errc(47001, "data format error")
+		}
+		f.seq++
+		return http.StatusOK, obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+	case "/cgi-bin/message/mass/send":
+		if n := len(list(c.JSON, "touser")); n < 2 || n > 10000 {
+			return http.StatusOK, errc(40130, "invalid openid list size, at least two openid")
+		}
+		f.seq++
+		return http.StatusOK, obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+	case "/cgi-bin/tags/create":
+		return http.StatusOK, f.createTag(c)
+	case "/cgi-bin/tags/get":
+		return http.StatusOK, f.listTags()
+	case "/cgi-bin/tags/members/batchtagging", "/cgi-bin/tags/members/batchuntagging":
+		return http.StatusOK, f.tagging(c, c.Path == "/cgi-bin/tags/members/batchtagging")
+	case "/cgi-bin/menu/create":
+		b, ok := c.JSON["button"].([]any)
+		if !ok || len(b) == 0 || len(b) > 3 {
+			return http.StatusOK, errc(40016, "invalid button size")
+		}
+		f.menu, _ = json.Marshal(b)
+		return http.StatusOK, okResp()
+	case "/cgi-bin/menu/get":
+		if f.menu == nil {
+			return http.StatusOK, errc(46003, "menu no exist")
+		}
+		return http.StatusOK, obj{"menu": obj{"button": f.menu}}
+	case "/cgi-bin/menu/delete":
+		f.menu = nil
+		return http.StatusOK, okResp()
+	}
+	return http.StatusOK, errc(48001, "api unauthorized (not faked: "+c.Path+")")
+}
+
+// stableToken follows WeChat's stable-token rules: in normal mode the same
+// token comes back while it is valid, so processes do not invalidate each
+// other; force_refresh issues a new one and retires the old one.
+func (f *FakeAPI) stableToken(c Call) obj {
+	if str(c.JSON, "grant_type") != "client_credential" {
+		return errc(40002, "invalid grant_type")
+	}
+	if str(c.JSON, "appid") != f.appID {
+		return errc(40013, "invalid appid")
+	}
+	if str(c.JSON, "secret") != f.secret {
+		return errc(40125, "invalid appsecret")
+	}
+	force, _ := c.JSON["force_refresh"].(bool)
+	now := time.Now()
+	if exp, ok := f.tokens[f.current]; ok && !force && now.Before(exp) {
+		return obj{"access_token": f.current, "expires_in": int(exp.Sub(now) / time.Second)}
+	}
+	if force && f.current != "" {
+		delete(f.tokens, f.current)
+	}
+	f.current = f.issue(now)
+	return obj{"access_token": f.current, "expires_in": int(tokenLife / time.Second)}
+}
+
+// plainToken is the old /cgi-bin/token: every call issues a new token, and
+// the previous one keeps working for five minutes only.
+func (f *FakeAPI) plainToken(c Call) obj {
+	q := c.Query
+	if q.Get("grant_type") != "client_credential" {
+		return errc(40002, "invalid grant_type")
+	}
+	if q.Get("appid") != f.appID {
+		return errc(40013, "invalid appid")
+	}
+	if q.Get("secret") != f.secret {
+		return errc(40125, "invalid appsecret")
+	}
+	now := time.Now()
+	if exp, ok := f.tokens[f.current]; ok && exp.After(now.Add(5*time.Minute)) {
+		f.tokens[f.current] = now.Add(5 * time.Minute)
+	}
+	f.current = f.issue(now)
+	return obj{"access_token": f.current, "expires_in": int(tokenLife / time.Second)}
+}
+
+func (f *FakeAPI) issue(now time.Time) string {
+	f.seq++
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	t := "FAKE_TOKEN_" + strconv.FormatInt(f.seq, 10) + "_" + hex.EncodeToString(b)
+	f.tokens[t] = now.Add(tokenLife)
+	return t
+}
+
+func (f *FakeAPI) checkToken(t string) obj {
+	exp, ok := f.tokens[t]
+	switch {
+	case t == "":
+		return errc(41001, "access_token missing")
+	case !ok:
+		return errc(40001, "invalid credential, access_token is invalid or not latest")
+	case !time.Now().Before(exp):
+		return errc(42001, "access_token expired")
+	}
+	return nil
+}
+
+func (f *FakeAPI) createTag(c Call) obj {
+	tag, _ := c.JSON["tag"].(map[string]any)
+	name := str(tag, "name")
+	switch {
+	case name == "":
+		return errc(47001, "data format error")
+	case len(name) > 30:
+		return errc(45158, "tag name too long")
+	case len(f.tags) >= 100:
+		return errc(45056, "too many tags now, no need to add new")
+	}
+	for _, t := range f.tags {
+		if t.name == name {
+			return errc(45157, "invalid tag name")
+		}
+	}
+	f.seq++
+	id := 100 + f.seq // WeChat's own tags 0..2 are reserved
+	f.tags[id] = &fakeTag{name: name, members: map[string]bool{}}
+	return obj{"tag": obj{"id": id, "name": name}}
+}
+
+func (f *FakeAPI) listTags() obj {
+	out := []obj{{"id": 2, "name": "星标组", "count": 0}}
+	ids := make([]int64, 0, len(f.tags))
+	for id := range f.tags {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		out = append(out, obj{"id": id, "name": f.tags[id].name, "count": len(f.tags[id].members)})
+	}
+	return obj{"tags": out}
+}
+
+func (f *FakeAPI) tagging(c Call, add bool) obj {
+	ids := list(c.JSON, "openid_list")
+	if len(ids) == 0 || len(ids) > 50 {
+		return errc(40032, "invalid openid list size")
+	}
+	num, _ := c.JSON["tagid"].(float64)
+	t, ok := f.tags[int64(num)]
+	if !ok {
+		return errc(45159, "invalid tag id")
+	}
+	for _, id := range ids {
+		if add {
+			t.members[id] = true
+		} else {
+			delete(t.members, id)
+		}
+	}
+	return okResp()
+}
+
+// serveCalls is the debug endpoint: GET /_fake/calls[?path=…] returns the
+// recorded calls as JSON, with the app secret masked.
+func (f *FakeAPI) serveCalls(w http.ResponseWriter, r *http.Request) {
+	type view struct {
+		Path    string         `json:"path"`
+		Query   url.Values     `json:"query,omitempty"`
+		Body    string         `json:"body,omitempty"`
+		JSON    map[string]any `json:"json,omitempty"`
+		At      time.Time      `json:"at"`
+		Status  int            `json:"status"`
+		Errcode int            `json:"errcode"`
+	}
+	calls := f.Calls(r.URL.Query().Get("path"))
+	out := make([]view, 0, len(calls))
+	for _, c := range calls {
+		v := view{Path: c.Path, Query: c.Query, Body: string(c.Body), JSON: c.JSON, At: c.At, Status: c.Status, Errcode: c.Errcode}
+		if v.Query.Has("secret") {
+			v.Query = cloneValues(v.Query)
+			v.Query.Set("secret", "***")
+		}
+		if _, ok := v.JSON["secret"]; ok {
+			v.JSON, v.Body = maskSecret(v.JSON), ""
+		}
+		out = append(out, v)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(out)
+}
+
+func maskSecret(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	out["secret"] = "***"
+	return out
+}
+
+func cloneValues(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for k, v := range q {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// normPath accepts "/cgi-bin/x/y", "x/y" and "/x/y" alike.
+func normPath(p string) string {
+	if p == "" || strings.HasPrefix(p, "/cgi-bin/") || strings.HasPrefix(p, "/_fake/") {
+		return p
+	}
+	return "/cgi-bin/" + strings.TrimPrefix(p, "/")
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func list(m map[string]any, k string) []string {
+	raw, _ := m[k].([]any)
+	out := make([]string, 0, len(raw))
+	for _, v := range raw {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

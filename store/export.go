@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"nuanjia/bot"
+)
+
+// ExportedMessage is one message in a member's data-portability copy.
+type ExportedMessage struct {
+	Direction string    `db:"direction" json:"direction"`
+	Type      string    `db:"type" json:"type"`
+	Event     string    `db:"event" json:"event,omitempty"`
+	EventKey  string    `db:"event_key" json:"event_key,omitempty"`
+	Text      string    `db:"text" json:"text"`
+	Channel   string    `db:"channel" json:"channel,omitempty"`
+	Intent    string    `db:"intent" json:"intent,omitempty"`
+	Lat       *float64  `db:"lat" json:"lat,omitempty"`
+	Lng       *float64  `db:"lng" json:"lng,omitempty"`
+	WeChatID  *int64    `db:"wechat_msg_id" json:"wechat_msg_id,omitempty"`
+	At        time.Time `db:"at" json:"at"`
+}
+
+// ExportedCase is one help request in the copy. Cases arrive with a later
+// issue; the key is there now so the format does not change under members.
+type ExportedCase struct {
+	Number string `json:"number"`
+	Status string `json:"status"`
+}
+
+// Export is everything nuanjia holds about one member.
+type Export struct {
+	Member   bot.Member        `json:"member"`
+	Messages []ExportedMessage `json:"messages"`
+	Cases    []ExportedCase    `json:"cases"`
+}
+
+const sqlSelectMemberMessages = `SELECT direction, type, event, event_key, text, channel, intent, lat, lng, wechat_msg_id, at
+	FROM messages WHERE openid = $1 ORDER BY at, id`
+
+// ExportMember gathers a member's data in one read-only snapshot. found is
+// false when nuanjia holds nothing about that openid.
+func (s *Store) ExportMember(ctx context.Context, openID string) (ex Export, found bool, err error) {
+	ex = Export{Messages: []ExportedMessage{}, Cases: []ExportedCase{}}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return ex, false, err
+	}
+	defer tx.Rollback()
+	// One snapshot, so a message arriving mid-export cannot show up without
+	// its member or the other way round.
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
+		return ex, false, err
+	}
+	if err := tx.GetContext(ctx, &ex.Member, sqlSelectMember, openID); err != nil {
+		if isNoRows(err) {
+			return ex, false, nil
+		}
+		return ex, false, fmt.Errorf("export member: %w", err)
+	}
+	if err := tx.SelectContext(ctx, &ex.Messages, sqlSelectMemberMessages, openID); err != nil {
+		return ex, false, fmt.Errorf("export messages: %w", err)
+	}
+	return ex, true, nil
+}

@@ -1,0 +1,154 @@
+// Package store keeps nuanjia's data: members, messages and the knowledge
+// base in PostgreSQL, and short-lived coordination (retry claims, replay
+// guards, pending questions, the access token) in Redis.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the PostgreSQL driver sqlx opens by name
+)
+
+// Store is the PostgreSQL side of the store.
+type Store struct {
+	db *sqlx.DB
+}
+
+// Open connects to PostgreSQL and checks that it answers.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	db, err := sqlx.Open("postgres", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Two cores serve the webhook; more connections than that only queue
+	// inside PostgreSQL. The extra headroom is for the import and export.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether PostgreSQL answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// DB exposes the pool to tests and tools in this module.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Transact runs fn in a transaction: committed when fn returns nil, rolled
+// back when it returns an error or panics. Private helpers take the *sqlx.Tx
+// so a transaction is never nested by accident.
+func (s *Store) Transact(ctx context.Context, fn func(*sqlx.Tx) error) (err error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+const (
+	sqlCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`
+	// Several `serve --migrate` processes may start together; the advisory
+	// lock makes the second wait and then find nothing left to do.
+	sqlLockMigrations    = `SELECT pg_advisory_xact_lock(727374)`
+	sqlAppliedMigrations = `SELECT version FROM schema_migrations`
+	sqlRecordMigration   = `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`
+)
+
+// Migrate applies the embedded migrations that have not been applied yet,
+// each file in its own transaction, in the order of their numbers. It
+// returns the names of the files it applied.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	if _, err := s.db.ExecContext(ctx, sqlCreateMigrations); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var applied []string
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return applied, err
+		}
+		ran := false
+		err = s.Transact(ctx, func(tx *sqlx.Tx) error {
+			if _, err := tx.ExecContext(ctx, sqlLockMigrations); err != nil {
+				return err
+			}
+			var done []int
+			if err := tx.SelectContext(ctx, &done, sqlAppliedMigrations); err != nil {
+				return err
+			}
+			for _, v := range done {
+				if v == version {
+					return nil
+				}
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, sqlRecordMigration, version, base); err != nil {
+				return err
+			}
+			ran = true
+			return nil
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", base, err)
+		}
+		if ran {
+			applied = append(applied, base)
+		}
+	}
+	return applied, nil
+}
+
+// isNoRows reports whether err means the query found nothing.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
