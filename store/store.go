@@ -98,7 +98,17 @@ const (
 // each file in its own transaction, in the order of their numbers. It
 // returns the names of the files it applied.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
-	if _, err := s.db.ExecContext(ctx, sqlCreateMigrations); err != nil {
+	// CREATE TABLE IF NOT EXISTS is not safe against itself: two processes
+	// creating the table at once fail on pg_type's unique index. The same
+	// advisory lock as the migrations serialises them.
+	err := s.Transact(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlLockMigrations); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, sqlCreateMigrations)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")

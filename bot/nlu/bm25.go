@@ -144,7 +144,11 @@ type hit struct {
 // search scores the FAQs against a normalised query and returns the best
 // three, plus the query's idf mass so callers can judge coverage. boost
 // adds to given docs' scores (FAQ keywords named in the message).
-func (ix *bm25) search(norm string, boost []int, scratch []float32) (top [3]hit, mass float64) {
+//
+// strong reports whether the best FAQ shares more than single characters
+// with the query: a lone 在 or 吗 in common is no evidence of a policy
+// question.
+func (ix *bm25) search(norm string, boost []int, scratch []float32, multi []bool) (top [3]hit, mass float64, strong bool) {
 	for k := range top {
 		top[k].doc = -1
 	}
@@ -166,11 +170,13 @@ func (ix *bm25) search(norm string, boost []int, scratch []float32) (top [3]hit,
 			nSeen++
 		}
 		mass += float64(ix.idf[id]) * (bm25K1 + 1)
+		isMulti := t > 0xFFFFFFFF
 		for _, p := range ix.postings[id] {
 			if scratch[p.doc] == 0 {
 				touched = append(touched, p.doc)
 			}
 			scratch[p.doc] += p.w
+			multi[p.doc] = multi[p.doc] || isMulti
 		}
 	})
 	for _, d := range boost {
@@ -178,6 +184,7 @@ func (ix *bm25) search(norm string, boost []int, scratch []float32) (top [3]hit,
 			touched = append(touched, int32(d))
 		}
 		scratch[d] += float32(mass*0.25 + 2)
+		multi[d] = true
 	}
 	for _, d := range touched {
 		s := float64(scratch[d])
@@ -190,5 +197,11 @@ func (ix *bm25) search(norm string, boost []int, scratch []float32) (top [3]hit,
 			}
 		}
 	}
-	return top, mass
+	if top[0].doc >= 0 {
+		strong = multi[top[0].doc]
+	}
+	for _, d := range touched {
+		multi[d] = false
+	}
+	return top, mass, strong
 }

@@ -125,7 +125,7 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 				if !slices.Contains(e.faqs, fi) {
 					e.faqs = append(e.faqs, fi)
 				}
-				e.weights[policy] = max(e.weights[policy], 3)
+				e.weights[policy] = max(e.weights[policy], 2) // a topic, not an ask: retrieval adds the rest
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -34,7 +33,16 @@ func ParseKnowledge(yamlBytes []byte) (bot.Knowledge, error) {
 	return kb, nil
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
+// validID reports whether id is non-empty [a-z0-9-]+: ids appear in
+// URLs, menu keys and log lines.
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return id != ""
+}
 
 // Validate checks everything New and the handlers rely on and reports every
 // problem at once, each naming its entry and field, so a director fixing the
@@ -54,7 +62,7 @@ func Validate(kb bot.Knowledge) error {
 			switch {
 			case b.ID == "":
 				bad("branches", i, b.ID, "id: missing")
-			case !idPattern.MatchString(b.ID):
+			case !validID(b.ID):
 				bad("branches", i, b.ID, "id: %q must match [a-z0-9-]+", b.ID)
 			}
 			if j, dup := seen[b.ID]; dup && b.ID != "" {
@@ -104,7 +112,7 @@ func Validate(kb bot.Knowledge) error {
 		switch {
 		case f.ID == "":
 			bad("faqs", i, f.ID, "id: missing")
-		case !idPattern.MatchString(f.ID):
+		case !validID(f.ID):
 			bad("faqs", i, f.ID, "id: %q must match [a-z0-9-]+", f.ID)
 		}
 		if j, dup := seenFAQ[f.ID]; dup && f.ID != "" {

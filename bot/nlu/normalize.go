@@ -30,14 +30,10 @@ type Normalizer struct {
 	phrases     map[string]string
 	phraseStart map[rune]int  // first rune of a TSPhrases key → its longest key, in runes
 	toneless    map[rune]rune // ā → a, ǚ → v: pinyin typed with tone marks
-	fillers     [][]rune      // longest first
+	fillers     [][]rune      // dropped anywhere, longest first
+	particles   map[rune]bool // dropped at the end of a clause only: 网吧 keeps its 吧
 	cc          *opencc.OpenCC
 }
-
-// fillerWords are speech and chat fillers that carry no meaning for intent.
-// Only words that are not the start of common content words are listed:
-// 哈 (哈喽) and 额 (额度) stay.
-var fillerWords = []string{"就是说", "那个", "这个", "就是", "然后", "那么", "嗯", "呃", "啊", "呀", "哎", "呐", "嘛", "呢", "吧", "噢", "哦"}
 
 // NewNormalizer loads OpenCC's t2s data. Build it once per process; it is
 // safe for concurrent use.
@@ -113,8 +109,14 @@ func NewNormalizer() (*Normalizer, error) {
 			}
 		}
 	}
-	for _, f := range fillerWords {
+	// Speech and chat fillers that carry no meaning for intent. Words that
+	// begin content words are left alone: 哈 (哈喽), 额 (额度), 那么 (那么多).
+	for _, f := range []string{"就是说", "那个", "这个", "就是", "然后", "嗯", "呃", "啊", "哎"} {
 		n.fillers = append(n.fillers, []rune(f))
+	}
+	n.particles = map[rune]bool{}
+	for _, r := range "吧呢嘛呀哦噢呐啦" {
+		n.particles[r] = true
 	}
 	return n, nil
 }
@@ -240,6 +242,9 @@ func (n *Normalizer) tidy(rs []rune) string {
 		if isHan(r) {
 			if l := n.filler(rs[i:]); l > 0 {
 				i += l - 1
+				continue
+			}
+			if n.particles[r] && (i+1 == len(rs) || !isHan(rs[i+1])) {
 				continue
 			}
 			b.WriteRune(r)

@@ -88,9 +88,10 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	visit := intentIndex(bot.IntentVisit)
 
 	scratch := make([]float32, ix.faqs.nDocs)
-	top, mass := ix.faqs.search(norm, boost, scratch)
+	multi := make([]bool, ix.faqs.nDocs)
+	top, mass, strong := ix.faqs.search(norm, boost, scratch, multi)
 	cover := 0.0
-	if top[0].doc >= 0 && mass > 0 {
+	if strong && top[0].doc >= 0 && mass > 0 {
 		cover = min(1, top[0].score/mass)
 	}
 	if cover >= faqMinCover {

@@ -327,11 +327,13 @@ func (c *Client) logFailure(ctx context.Context, api string, err error) {
 	attrs := []slog.Attr{slog.String("api", api), slog.String("kind", KindOf(err).String())}
 	var we *Error
 	switch {
-	case errors.As(err, &we) && we.Status != 0:
-		attrs = append(attrs, slog.Int("http_status", we.Status))
 	case errors.As(err, &we):
-		attrs = append(attrs, slog.Int("errcode", we.Code))
-		if we.API != api {
+		if we.Status != 0 {
+			attrs = append(attrs, slog.Int("http_status", we.Status))
+		} else {
+			attrs = append(attrs, slog.Int("errcode", we.Code))
+		}
+		if we.API != api { // the token fetch failed, not the call itself
 			attrs = append(attrs, slog.String("failed_api", we.API))
 		}
 	default:

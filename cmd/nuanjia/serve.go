@@ -131,7 +131,8 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	a.knowledge = knowledge
 	go knowledge.reloadEvery(bg, a.st, 15*time.Second, log)
 
-	router := newRouter(knowledge, a.rd, a.st, log)
+	router := bot.NewRouter(knowledge, a.rd, log)
+	handlers.Register(router, handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st})
 	a.webhook = bot.NewWebhook(bot.WebhookConfig{
 		Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey,
 	}, a.rd, a.st, router, wx, log)
@@ -158,22 +159,6 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	}()
 	ok = true
 	return a, nil
-}
-
-// newRouter registers one handler per intent: the one place that says which
-// code answers what.
-func newRouter(k *liveKnowledge, rd *store.Redis, st *store.Store, log *slog.Logger) *bot.Router {
-	r := bot.NewRouter(k, rd, log)
-	r.Register(bot.IntentHelp, handlers.Help{Knowledge: k})
-	r.Register(bot.IntentContact, handlers.Contact{Knowledge: k})
-	r.Register(bot.IntentPolicy, handlers.Policy{Knowledge: k, Choices: rd})
-	r.Register(bot.IntentVisit, handlers.Visit{Knowledge: k})
-	r.Register(bot.IntentStatus, handlers.Status{Knowledge: k})
-	r.Register(bot.IntentGreeting, handlers.Greeting{})
-	r.Register(bot.IntentStop, handlers.Stop{Prefs: st})
-	r.Register(bot.IntentForget, handlers.Forget{Knowledge: k})
-	r.Register(bot.IntentUnknown, handlers.Unknown{})
-	return r
 }
 
 // shutdown stops taking requests, lets answered-late work finish, and
