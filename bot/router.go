@@ -142,7 +142,17 @@ func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Re
 	return Reply{}, Understanding{Intent: IntentUnknown}, nil
 }
 
-func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Understanding) (Reply, Understanding, error) {
+func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Understanding) (reply Reply, served Understanding, err error) {
+	// Recovered here, where the intent is known, so the log line and the
+	// message log say which handler broke; Route's own recover would see a
+	// zero Understanding on the event, location and numbered-answer paths.
+	served = u
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panic", "intent", string(u.Intent), "panic", fmt.Sprint(p))
+			reply, err = Reply{}, nil
+		}
+	}()
 	h, ok := r.handlers[u.Intent]
 	if !ok {
 		h, ok = r.handlers[IntentUnknown]
@@ -150,7 +160,7 @@ func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Und
 			return Reply{}, u, nil
 		}
 	}
-	reply, err := h.Handle(ctx, &Request{Msg: msg, Member: member, U: u})
+	reply, err = h.Handle(ctx, &Request{Msg: msg, Member: member, U: u})
 	if err != nil {
 		r.log.Error("handler failed", "intent", string(u.Intent), "error", err)
 		return Reply{Text: textHandlerError}, u, nil

@@ -215,7 +215,9 @@ func TestWebhookAnswersEachKindOfPush(t *testing.T) {
 				}
 			}},
 		{name: "text, safe mode", mode: "safe",
-			xml:       func(h *harness) string { return wxtest.Text("o-safe", account, "新州计生协电话多少", h.msgID(), ts(h)) },
+			xml: func(h *harness) string {
+				return wxtest.Text("o-safe", account, "新州计生协电话多少", h.msgID(), ts(h))
+			},
 			wantReply: "新州"},
 		{name: "text, compatible mode", mode: "compatible",
 			xml:       func(h *harness) string { return wxtest.Text("o-compat", account, "你好", h.msgID(), ts(h)) },

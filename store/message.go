@@ -55,7 +55,11 @@ SELECT EXISTS (SELECT 1 FROM i)`
 
 // Member returns the member with that openid; found is false for a stranger.
 func (s *Store) Member(ctx context.Context, openID string) (m bot.Member, found bool, err error) {
-	err = s.db.GetContext(ctx, &m, sqlSelectMember, openID)
+	stmt, err := s.prepared(ctx, sqlSelectMember)
+	if err != nil {
+		return m, false, fmt.Errorf("load member: %w", err)
+	}
+	err = stmt.GetContext(ctx, &m, openID)
 	if isNoRows(err) {
 		return bot.Member{OpenID: openID}, false, nil
 	}
@@ -88,7 +92,11 @@ func (s *Store) RecordExchange(ctx context.Context, ex bot.Exchange) (fresh bool
 	if in.Located {
 		lat, lng = &in.Lat, &in.Lng
 	}
-	err = s.db.QueryRowContext(ctx, sqlRecordExchange,
+	stmt, err := s.prepared(ctx, sqlRecordExchange)
+	if err != nil {
+		return false, fmt.Errorf("record message: %w", err)
+	}
+	err = stmt.QueryRowContext(ctx,
 		in.OpenID, in.At, in.Type, in.Event, in.EventKey, in.Text, msgID,
 		in.DedupeKey, lat, lng, subscribedAfter, opensWindow, sceneBranch(in),
 		ex.Reply.Text, ex.Channel, string(ex.Intent), ex.RepliedAt,

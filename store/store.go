@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -22,6 +23,12 @@ import (
 // Store is the PostgreSQL side of the store.
 type Store struct {
 	db *sqlx.DB
+
+	// Statements on the webhook's hot path, prepared once per connection:
+	// lib/pq otherwise spends a round trip preparing every query that has
+	// arguments.
+	stmtMu sync.Mutex
+	stmts  map[string]*sqlx.Stmt
 }
 
 // Open connects to PostgreSQL and checks that it answers.
@@ -41,11 +48,34 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, stmts: map[string]*sqlx.Stmt{}}, nil
 }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+// prepared returns query as a prepared statement, preparing it on first use
+// (after migrations, when the tables it names exist).
+func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// Close closes the prepared statements and the connection pool.
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
 
 // Ping reports whether PostgreSQL answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

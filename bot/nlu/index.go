@@ -32,6 +32,24 @@ type entry struct {
 	branch  int // index into kb.Branches, -1 none
 	faqs    []int
 	latin   bool // must match a whole Latin word
+	mark    mark // how the word changes other words' weight
+}
+
+// mark is a set of markers (see markerWords) a word carries.
+type mark uint8
+
+const (
+	markPast mark = 1 << iota
+	markProgress
+	markErase
+	markPersonal
+	markAsk
+)
+
+// inert reports whether the entry only marks: it must not hide the
+// weighted words inside it (申请 in the marker 我申请).
+func (e *entry) inert() bool {
+	return e.weights == [nIntents]float64{} && e.branch == -1 && len(e.faqs) == 0
 }
 
 // Index is an immutable view of one Knowledge, safe for concurrent use.
@@ -69,8 +87,12 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 	if n == nil {
 		return nil, fmt.Errorf("nlu.New: nil Normalizer")
 	}
-	if err := Validate(kb); err != nil {
-		return nil, err
+	// An empty knowledge base is allowed: a server started before the first
+	// import still greets members and keeps their messages.
+	if len(kb.Branches)+len(kb.FAQs) > 0 {
+		if err := Validate(kb); err != nil {
+			return nil, err
+		}
 	}
 	ix := &Index{
 		n:        n,
@@ -133,6 +155,17 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 		if e := get(c.word); e != nil {
 			k := intentIndex(c.intent)
 			e.weights[k] = max(e.weights[k], c.weight)
+		}
+	}
+	mw := markerWords()
+	for _, l := range []struct {
+		words []string
+		m     mark
+	}{{mw.past, markPast}, {mw.progress, markProgress}, {mw.erase, markErase}, {mw.personal, markPersonal}, {mw.ask, markAsk}} {
+		for _, w := range l.words {
+			if e := get(w); e != nil {
+				e.mark |= l.m
+			}
 		}
 	}
 	for _, u := range urgentWords() {

@@ -35,11 +35,21 @@ func cues() []cue {
 		"开店", "门面", "做生意", "生意不好", "创业", "贷款", "借钱",
 		"上不了学", "不让上学", "不收我", "学校不收", "没学上", "辍学",
 		"走丢", "失踪", "找不到人", "困难", "遇到困难", "想不开", "自杀",
-		"被车撞", "撞伤", "撞了", "冒充", "假冒", "骗局", "被人打", "打伤", "动手")
+		"被车撞", "撞伤", "撞了", "冒充", "假冒", "骗局", "被人打", "打伤", "动手",
+		// Machines and falling loads hurt people in mines, quarries and
+		// factories; members name the accident, not the word 工伤.
+		"被机器", "机器夹", "夹伤", "夹断", "割伤", "绞伤", "轧伤", "砸到", "截肢", "赔钱", "不赔",
+		// Officials taking a stall's goods, a house falling in.
+		"城管", "没收", "收了东西", "收走", "房子塌", "塌了", "倒塌", "住不了",
+		// Trouble at school is a problem to solve, not a schooling procedure.
+		"被同学", "同学打", "勒索", "敲诈", "劝退", "退学", "不让读", "不让上", "不敢去上学", "不敢上学",
+		"校园暴力", "体罚", "有麻烦", "惹麻烦", "遇到麻烦")
 	add(bot.IntentHelp, 2,
 		"怎么办", "帮忙", "帮助", "麻烦", "工资", "老板", "医院", "没钱", "打架", "害怕", "着急",
 		"受不了", "房租", "房东", "押金", "合同", "劳动", "加班", "遇到", "欠", "骗", "伤",
-		"被人", "派出所", "不知道怎么", "骂")
+		"被人", "派出所", "不知道怎么", "骂", "夹", "砸", "割", "机器", "摆摊", "漏雨", "不管",
+		"怎么搞", "怎么整", "怎么弄")
+	add(bot.IntentHelp, 1, "只给了")
 	add(bot.IntentHelp, 1, "问题", "急")
 
 	add(bot.IntentContact, 3,
@@ -56,7 +66,7 @@ func cues() []cue {
 		"可以生", "能生", "生孩子", "生小孩", "怀孕", "户口", "上户口", "落户", "医保", "体检", "疫苗", "法律规定")
 	add(bot.IntentPolicy, 2,
 		"申请", "需要什么", "流程", "手续", "标准", "领取", "证明", "证件", "材料", "多少钱", "有没有", "能不能",
-		"可以吗", "是不是", "哪些", "国家", "生育", "计划生育", "计生")
+		"可以吗", "是不是", "哪些", "国家", "生育", "计划生育", "计生", "好处")
 	add(bot.IntentPolicy, 1, "孩子", "小孩", "娃")
 	add(bot.IntentPolicy, 1, "想问", "问一下", "请问", "咨询", "了解")
 
@@ -64,20 +74,36 @@ func cues() []cue {
 		"访视", "上门", "家访", "入户", "走访", "来家里", "到家里", "来我家", "到我家", "上我家", "来家",
 		"预约", "约时间", "约个时间", "改时间", "改约", "换时间", "换个时间", "改到", "改天", "推迟", "延期", "提前来",
 		"取消预约", "随访", "回访", "什么时候来", "哪天来", "几号来", "几点来", "来看看", "过来看")
-	add(bot.IntentVisit, 2, "明天", "后天", "周末", "下周", "星期", "礼拜", "有空", "在家", "不在家", "时间", "上午", "下午")
+	add(bot.IntentVisit, 2, "有空", "在家", "不在家")
+	// A day or a time on its own ("明天下雨吗") is not a visit; it only
+	// colours one that another word names.
+	add(bot.IntentVisit, 1, "明天", "后天", "周末", "下周", "星期", "礼拜", "时间", "上午", "下午")
 
 	add(bot.IntentStatus, 3,
 		"进度", "进展", "怎么样了", "处理了吗", "处理得怎么样", "处理好了", "处理到", "有结果", "结果", "有消息",
 		"有没有消息", "没消息", "没回复", "没回音", "没人回", "没人理", "没人管", "还没处理", "什么时候处理",
 		"多久", "办好了", "办得怎么样", "到哪一步", "跟进", "催一下", "催催", "催", "上次", "上回", "之前反映",
 		"我反映的", "反映的", "我的求助", "我的申请", "求助单", "工单", "受理", "几天了", "查询", "等了", "有回复",
-		"搞定", "解决了没", "解决没", "解决了吗", "有人管", "有人处理", "答复")
+		"搞定", "解决了没", "解决没", "解决了吗", "有人管", "有人处理", "答复",
+		"怎样了", "如何了", "有人管没有", "有人管没", "管了没有", "问了没有", "问了没", "问了吗", "办到哪",
+		"还在排队", "有结果没", "办了没", "弄好了没", "批了没", "批下来没", "通过了没")
+	add(bot.IntentStatus, 2, "到哪了", "排队", "审核")
 	add(bot.IntentStatus, 2, "还没", "一直没", "反映", "提交", "查一下", "到底")
 
 	add(bot.IntentGreeting, 1.5,
 		"你好", "您好", "在吗", "在不在", "有人吗", "谢谢", "感谢", "多谢", "谢了", "早上好", "上午好",
-		"你们好", "中午好", "下午好", "晚上好", "晚安", "哈喽", "嗨", "你是谁", "你们是谁", "机器人", "是什么", "再见", "拜拜",
+		"你们好", "麻烦了", "麻烦你了", "麻烦你们了", "麻烦您了", "麻烦你们", "麻烦您", "辛苦你了", "我叫", "中午好", "下午好", "晚上好", "晚安", "哈喽", "嗨", "你是谁", "你们是谁", "机器人", "是什么", "再见", "拜拜",
 		"好的", "知道了", "收到", "辛苦了", "新年好", "过年好", "老乡", "大家好", "打扰", "hello", "hi", "ok", "thanks")
+
+	// Saying who one is ("我是新来的") is an introduction: stronger than a
+	// hello, so the topic words that follow it do not make it a question.
+	add(bot.IntentGreeting, 3, "我是新来的", "自我介绍", "认识一下", "初来乍到")
+	add(bot.IntentGreeting, 2, "新来的", "刚来的", "刚关注", "刚加入")
+
+	// Off-topic small talk. Without these, a time word or a question word
+	// in "明天天气怎么样" would pick some intent.
+	add(bot.IntentUnknown, 3, "天气", "下雨", "下雪", "刮风", "气温", "天气预报", "彩票", "开奖", "双色球", "股票",
+		"笑话", "星座", "算命")
 
 	add(bot.IntentStop, 3,
 		"不要再发", "别再发", "别发了", "不要发了", "不要给我发", "别给我发", "不想收", "不想再收", "不要推送", "别推送",
@@ -91,8 +117,44 @@ func cues() []cue {
 		"忘记我", "忘掉我", "不要保存", "别保存", "不要留", "别留", "删除个人信息", "个人信息", "个人资料", "隐私",
 		"撤回", "销毁", "抹掉", "删号", "不要记录", "别记录")
 	add(bot.IntentForget, 3, "删除", "删掉", "删了", "帮我删")
+	add(bot.IntentForget, 2, "删")
 	add(bot.IntentForget, 2, "资料", "记录", "信息")
 	return out
+}
+
+// markers are words that carry no weight of their own but change how other
+// words count when they occur together in a message.
+type markers struct {
+	// past refers to an earlier request, progress asks how it is going;
+	// both together make a status question whatever the request was about
+	// ("上次说的工伤的事现在有人管没有").
+	past, progress []string
+	// erase asks to delete something; with it, personal words name the
+	// data to delete and stop asking for a contact card.
+	erase, personal []string
+	// ask is explicit policy evidence (a benefit, a procedure, a condition);
+	// without it, FAQ text overlap alone cannot outweigh a trouble or a
+	// named branch's address.
+	ask []string
+}
+
+func markerWords() markers {
+	return markers{
+		past: []string{"之前", "以前", "上次", "上回", "前几天", "前两天", "前天", "昨天", "上个月", "上周", "上星期", "上礼拜",
+			"那天", "我申请", "我提交", "提交的", "我报的", "报上去", "跟你们说", "跟你说", "和你们说", "给你们说", "我说的",
+			"我反映", "反映的", "我的求助", "我的申请", "我的事", "那件事", "求助的", "申请的"},
+		progress: []string{"怎么样了", "怎样了", "如何了", "有人管", "有人管没有", "有人管没", "有人处理", "管了没有",
+			"问了没有", "问了没", "问了吗", "有消息", "有没有消息", "没消息", "办到哪", "到哪了", "到哪一步", "排队", "还在排队",
+			"有结果", "有结果没", "结果", "有回复", "没回复", "进度", "进展", "处理了吗", "处理得怎么样", "办好了", "办得怎么样",
+			"办了没", "解决了没", "解决没", "解决了吗", "批了没", "批下来没", "通过了没", "弄好了没", "还没好", "多久"},
+		erase: []string{"删", "删除", "删掉", "删了", "帮我删", "清除", "清空", "注销", "销毁", "抹掉"},
+		personal: []string{"电话", "号码", "手机号", "电话号码", "地址", "住址", "名字", "姓名", "身份证", "身份证号",
+			"照片", "微信号", "联系方式"},
+		ask: []string{"政策", "规定", "补贴", "补助", "津贴", "扶助", "奖励", "福利", "待遇", "好处", "材料", "办理",
+			"怎么办理", "如何办理", "在哪办", "去哪办", "哪里办", "怎么领", "能领", "可以领", "领多少", "领取", "报销", "免费",
+			"享受", "申请", "怎么申请", "申请条件", "条件", "流程", "手续", "标准", "证明", "证件", "需要什么", "带什么", "要带",
+			"登记", "多少钱"},
+	}
 }
 
 // urgentWords mark a help message as urgent: someone hurt, in danger, a
@@ -103,7 +165,7 @@ func urgentWords() []string {
 		"被打", "打人", "打我", "家暴", "暴力", "砍", "威胁", "自杀", "想死", "不想活", "想不开",
 		"发烧", "高烧", "生病", "病了", "病重", "抽搐", "难产", "车祸", "出事", "危险", "快不行", "性侵",
 		"没饭吃", "吃不上饭", "饿肚子", "饿", "没吃的", "没地方住", "露宿", "流落街头", "被赶出来", "无家可归",
-		"走丢", "失踪", "报警", "急",
+		"走丢", "失踪", "报警", "急", "夹伤", "夹断", "截肢", "割伤", "绞伤", "轧伤", "房子塌", "倒塌",
 	}
 }
 
@@ -111,4 +173,25 @@ func urgentWords() []string {
 // whole word, never a piece of a pinyin run.
 func englishWords() map[string]bool {
 	return map[string]bool{"hello": true, "hi": true, "ok": true, "thanks": true, "td": true, "stop": true, "unsubscribe": true}
+}
+
+// colloquialWords are dialect and colloquial words (south-western Mandarin
+// as spoken in Guizhou and Guangxi, some Cantonese) paired with the
+// standard word. This is vocabulary, not a character table: each pair is a
+// word members use, and Normalize rewrites it so one standard spelling in
+// the lexicon and the FAQs covers both. Words that also start ordinary
+// words (没得 in 没得到) are left out.
+func colloquialWords() [][2]string {
+	return [][2]string{
+		{"啥子", "什么"}, {"啥", "什么"}, {"么子", "什么"}, {"搞哪样", "干什么"}, {"做哪样", "干什么"},
+		{"咋个", "怎么"}, {"咋", "怎么"}, {"啷个", "怎么"},
+		{"哪点", "哪里"}, {"哪块", "哪里"},
+		{"冇得", "没有"}, {"冇", "没"}, {"莫得", "没有"},
+		{"细娃儿", "孩子"}, {"细娃", "孩子"}, {"娃儿", "孩子"}, {"娃娃", "孩子"},
+		{"怀起", "怀孕"}, {"怀上", "怀孕"}, {"有喜", "怀孕"},
+		{"晓得", "知道"}, {"好多钱", "多少钱"}, {"要得", "好的"},
+		{"堂客", "老婆"}, {"婆娘", "老婆"}, {"屋里头", "家里"}, {"屋头", "家里"},
+		{"遭打", "被打"}, {"遭骗", "被骗"}, {"遭抢", "被抢"}, {"遭偷", "被偷"}, {"遭欺负", "被欺负"},
+		{"莫发", "别发"}, {"莫再", "别再"}, {"莫要", "不要"},
+	}
 }

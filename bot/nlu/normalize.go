@@ -8,6 +8,7 @@ package nlu
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -31,6 +32,7 @@ type Normalizer struct {
 	phraseStart map[rune]int  // first rune of a TSPhrases key → its longest key, in runes
 	toneless    map[rune]rune // ā → a, ǚ → v: pinyin typed with tone marks
 	fillers     [][]rune      // dropped anywhere, longest first
+	colloquial  map[rune][]swap // dialect word → standard word, by first rune, longest first
 	particles   map[rune]bool // dropped at the end of a clause only: 网吧 keeps its 吧
 	cc          *opencc.OpenCC
 }
@@ -113,6 +115,16 @@ func NewNormalizer() (*Normalizer, error) {
 	// begin content words are left alone: 哈 (哈喽), 额 (额度), 那么 (那么多).
 	for _, f := range []string{"就是说", "那个", "这个", "就是", "然后", "嗯", "呃", "啊", "哎"} {
 		n.fillers = append(n.fillers, []rune(f))
+	}
+	// Dialect and colloquial words become the standard word, so that the
+	// lexicon, the FAQ index and the pinyin table need one spelling only.
+	n.colloquial = map[rune][]swap{}
+	for _, c := range colloquialWords() {
+		from := []rune(c[0])
+		n.colloquial[from[0]] = append(n.colloquial[from[0]], swap{from, []rune(c[1])})
+	}
+	for _, l := range n.colloquial {
+		slices.SortStableFunc(l, func(a, b swap) int { return len(b.from) - len(a.from) })
 	}
 	n.particles = map[rune]bool{}
 	for _, r := range "吧呢嘛呀哦噢呐啦" {
@@ -244,6 +256,14 @@ func (n *Normalizer) tidy(rs []rune) string {
 				i += l - 1
 				continue
 			}
+			if from, to := n.swap(rs[i:]); from > 0 {
+				for _, c := range to {
+					b.WriteRune(c)
+				}
+				i += from - 1
+				space = false
+				continue
+			}
 			if n.particles[r] && (i+1 == len(rs) || !isHan(rs[i+1])) {
 				continue
 			}
@@ -278,6 +298,27 @@ next:
 		return len(f)
 	}
 	return 0
+}
+
+// swap is one colloquial word and the standard word it stands for.
+type swap struct{ from, to []rune }
+
+// swap returns the length of the colloquial word rs starts with, if any,
+// and its standard form.
+func (n *Normalizer) swap(rs []rune) (int, []rune) {
+next:
+	for _, c := range n.colloquial[rs[0]] {
+		if len(c.from) > len(rs) {
+			continue
+		}
+		for k := range c.from {
+			if rs[k] != c.from[k] {
+				continue next
+			}
+		}
+		return len(c.from), c.to
+	}
+	return 0, nil
 }
 
 func isHan(r rune) bool {

@@ -10,6 +10,8 @@ const (
 	faqClear     = 1.35 // top FAQ this many times the second: a clear winner
 	faqMinCover  = 0.18 // top FAQ's share of the query's idf mass to count at all
 	policyFromIR = 3.0  // intent weight of a fully covered FAQ match
+	statusCombo  = 4.0  // an earlier request plus a progress question
+	branchWhere  = 2.0  // a named branch plus where/phone: its card
 )
 
 // match is a lexicon word found in the text, by rune offsets.
@@ -54,7 +56,7 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	for a, m := range ms {
 		inside := false
 		for b, o := range ms {
-			if a != b && o.start <= m.start && m.end <= o.end && o.end-o.start > m.end-m.start {
+			if a != b && !ix.entries[o.e].inert() && o.start <= m.start && m.end <= o.end && o.end-o.start > m.end-m.start {
 				inside = true
 				break
 			}
@@ -69,10 +71,19 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	urgent := false
 	branch, branchLen := -1, 0
 	var boost []int
+	var marks mark
+	personalContact, contactAsk := 0.0, false
+	contact := intentIndex(bot.IntentContact)
 	for _, m := range ms {
 		e := &ix.entries[m.e]
 		for k, w := range e.weights {
 			scores[k] += w
+		}
+		marks |= e.mark
+		if e.mark&markPersonal != 0 {
+			personalContact += e.weights[contact]
+		} else if e.weights[contact] >= 3 {
+			contactAsk = true
 		}
 		urgent = urgent || e.urgent
 		if e.branch >= 0 && ix.betterBranch(e.branch, m.end-m.start, branch, branchLen) {
@@ -84,8 +95,29 @@ func (ix *Index) Understand(text string) bot.Understanding {
 		branch = ix.homophonePlace(norm)
 	}
 
-	help, contact, policy := intentIndex(bot.IntentHelp), intentIndex(bot.IntentContact), intentIndex(bot.IntentPolicy)
-	visit := intentIndex(bot.IntentVisit)
+	help, policy := intentIndex(bot.IntentHelp), intentIndex(bot.IntentPolicy)
+	visit, status := intentIndex(bot.IntentVisit), intentIndex(bot.IntentStatus)
+	asked := marks&markAsk != 0
+
+	// "把我的电话地址删了": the phone and address are what to delete.
+	if marks&markErase != 0 {
+		scores[contact] -= personalContact
+	} else if personalContact > 0 {
+		contactAsk = true
+	}
+	// "上次说的工伤的事现在有人管没有" asks after the earlier request; its
+	// topic words only say which request.
+	if marks&(markPast|markProgress) == markPast|markProgress {
+		scores[status] += statusCombo
+	}
+	// A named branch with where/phone/how-to-get-there asks for its card,
+	// unless the member also asks about a benefit or a procedure: FAQ text
+	// that happens to mention the branch's facilities is no such evidence.
+	whereCard := branch >= 0 && contactAsk && !asked
+	// A concrete trouble ("被同学打", "劝退") is help even when the words
+	// around it resemble a FAQ; only an explicit procedural ask keeps it
+	// a policy question.
+	trouble := scores[help] >= 3 && !asked
 
 	scratch := make([]float32, ix.faqs.nDocs)
 	multi := make([]bool, ix.faqs.nDocs)
@@ -94,10 +126,12 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	if strong && top[0].doc >= 0 && mass > 0 {
 		cover = min(1, top[0].score/mass)
 	}
-	if cover >= faqMinCover {
+	if cover >= faqMinCover && !whereCard && !trouble {
 		scores[policy] += policyFromIR * cover
 	}
-	if branch >= 0 {
+	if whereCard {
+		scores[contact] += branchWhere
+	} else if branch >= 0 {
 		// A bare place name, or a place with little else, asks for its card.
 		if scores[help] < 2 && scores[visit] < 2 && scores[policy] < 3 {
 			scores[contact] += 2
