@@ -133,12 +133,11 @@ const (
 	ChannelCustomerService = "customer_service"
 )
 
-// Exchange is one push from a member and the reply it got (Reply.Text empty
-// when there was nothing to say).
-type Exchange struct {
-	In        Inbound
-	Intent    Intent
-	Reply     Reply
-	Channel   string // ChannelPassive or ChannelCustomerService
-	RepliedAt time.Time
+// SentReply is a reply the bot sent, for the message log.
+type SentReply struct {
+	OpenID  string
+	Text    string
+	Channel string // ChannelPassive or ChannelCustomerService
+	Intent  Intent // which handler answered
+	At      time.Time
 }

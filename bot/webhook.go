@@ -31,10 +31,15 @@ type PushClaims interface {
 
 // Records stores members and messages (PostgreSQL).
 type Records interface {
-	Member(ctx context.Context, openID string) (Member, bool, error)
-	RecordExchange(ctx context.Context, ex Exchange) (fresh bool, err error)
-	RecordReply(ctx context.Context, openID string, reply Reply, channel string, intent Intent, at time.Time) error
+	// RecordInbound stores a push and returns its member as stored after
+	// it; fresh is false for a push already stored.
+	RecordInbound(ctx context.Context, in Inbound) (m Member, fresh bool, err error)
 	RecordJob(ctx context.Context, in Inbound) (fresh bool, err error)
+}
+
+// ReplyLog keeps the record of replies sent; it may write a moment later.
+type ReplyLog interface {
+	LogReply(r SentReply)
 }
 
 // Responder decides the reply to a push; *Router is one.
@@ -76,6 +81,10 @@ const (
 	claimTTL = 2*DefaultMaxClockSkew + time.Minute
 	// laterTimeout bounds the work finished after "success" was answered.
 	laterTimeout = 30 * time.Second
+	// storeShare is the part of the reply deadline storing a push may take
+	// (3.5 s of 4 s), so a stuck database still gets WeChat a 503, and a
+	// retry, before WeChat gives up.
+	storeShare = 7.0 / 8
 )
 
 // Webhook is the http.Handler WeChat pushes to, at /wechat.
@@ -83,6 +92,7 @@ type Webhook struct {
 	cfg     WebhookConfig
 	claims  PushClaims
 	records Records
+	replies ReplyLog
 	router  Responder
 	cs      CustomerService
 	log     *slog.Logger
@@ -91,7 +101,7 @@ type Webhook struct {
 
 // NewWebhook wires a webhook. cs may be nil only in tests that never pass
 // the reply deadline.
-func NewWebhook(cfg WebhookConfig, claims PushClaims, records Records, router Responder, cs CustomerService, log *slog.Logger) *Webhook {
+func NewWebhook(cfg WebhookConfig, claims PushClaims, records Records, replies ReplyLog, router Responder, cs CustomerService, log *slog.Logger) *Webhook {
 	if cfg.ReplyDeadline == 0 {
 		cfg.ReplyDeadline = DefaultReplyDeadline
 	}
@@ -104,7 +114,7 @@ func NewWebhook(cfg WebhookConfig, claims PushClaims, records Records, router Re
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Webhook{cfg: cfg, claims: claims, records: records, router: router, cs: cs, log: log}
+	return &Webhook{cfg: cfg, claims: claims, records: records, replies: replies, router: router, cs: cs, log: log}
 }
 
 // Wait blocks until work that outlived its request (replies sent as
@@ -216,18 +226,22 @@ func (wh *Webhook) push(w http.ResponseWriter, r *http.Request, q queryValues, s
 		return wh.answer(w, Reply{}, in, safe, timestamp, nonce)
 	}
 
-	outcome := wh.process(in, start)
-	if outcome.err != nil {
+	// The push is stored before anything is answered: if that fails, WeChat
+	// gets a 503 and retries, so nothing a member sent is lost.
+	elapsed := wh.cfg.Now().Sub(start)
+	storeCtx, cancel := context.WithTimeout(ctx, time.Duration(float64(wh.cfg.ReplyDeadline)*storeShare)-elapsed)
+	member, fresh, err := wh.records.RecordInbound(storeCtx, in)
+	cancel()
+	if err != nil {
 		release()
-		return outcome.err
+		return err
 	}
-	return wh.answer(w, outcome.reply, in, safe, timestamp, nonce)
-}
-
-// outcome is how a push ended, as far as its HTTP answer is concerned.
-type outcome struct {
-	reply Reply // to send passively; empty when answered later or not at all
-	err   error // the push could not be stored: WeChat should retry
+	if !fresh {
+		// WeChat's retry reached the database after Redis forgot the claim.
+		wh.log.Info("retry ignored", "dedupe_key", in.DedupeKey)
+		return wh.answer(w, Reply{}, in, safe, timestamp, nonce)
+	}
+	return wh.answer(w, wh.respond(in, member, start), in, safe, timestamp, nonce)
 }
 
 // Phases of a push racing the reply deadline.
@@ -237,12 +251,13 @@ const (
 	phaseLate
 )
 
-// process routes and stores a push. When that takes longer than the reply
-// deadline it returns an empty reply, and the work goes on: its reply is then
-// sent as a customer-service message.
-func (wh *Webhook) process(in Inbound, start time.Time) outcome {
+// respond works out the reply to a stored push. When that takes longer than
+// the reply deadline it returns an empty reply (the webhook answers
+// "success"), and the work goes on: its reply is then sent as a
+// customer-service message.
+func (wh *Webhook) respond(in Inbound, member Member, start time.Time) Reply {
 	var phase atomic.Int32
-	done := make(chan outcome, 1)
+	done := make(chan Reply, 1)
 	wh.late.Add(1)
 	go func() {
 		defer wh.late.Done()
@@ -250,59 +265,38 @@ func (wh *Webhook) process(in Inbound, start time.Time) outcome {
 		// that has to finish either way.
 		ctx, cancel := context.WithTimeout(context.Background(), laterTimeout)
 		defer cancel()
-		done <- wh.work(ctx, in, &phase)
+		reply, u, _ := wh.router.Route(ctx, in, member)
+		sent := SentReply{OpenID: in.OpenID, Text: reply.Text, Channel: ChannelPassive,
+			Intent: u.Intent}
+		if phase.CompareAndSwap(phaseWorking, phaseReplying) {
+			if reply.Text != "" {
+				sent.At = wh.cfg.Now()
+				wh.replies.LogReply(sent)
+			}
+			done <- reply
+			return
+		}
+		if reply.Text == "" {
+			return
+		}
+		if err := wh.cs.SendText(ctx, in.OpenID, reply.Text); err != nil {
+			wh.log.Error("late reply not sent", "dedupe_key", in.DedupeKey, "intent", string(u.Intent), "error", err)
+			return
+		}
+		sent.Channel, sent.At = ChannelCustomerService, wh.cfg.Now()
+		wh.replies.LogReply(sent)
 	}()
 	timer := time.NewTimer(wh.cfg.ReplyDeadline - wh.cfg.Now().Sub(start))
 	defer timer.Stop()
 	select {
-	case o := <-done:
-		return o
+	case reply := <-done:
+		return reply
 	case <-timer.C:
 		if phase.CompareAndSwap(phaseWorking, phaseLate) {
-			return outcome{}
+			return Reply{}
 		}
-		// The reply is ready and being stored; that takes milliseconds.
-		return <-done
+		return <-done // ready at the same moment; it is on its way
 	}
-}
-
-// work does the push's work: who is the member, what to answer, store both.
-func (wh *Webhook) work(ctx context.Context, in Inbound, phase *atomic.Int32) outcome {
-	member, _, err := wh.records.Member(ctx, in.OpenID)
-	if err != nil {
-		if phase.CompareAndSwap(phaseWorking, phaseReplying) {
-			return outcome{err: err}
-		}
-		wh.log.Error("push lost: cannot load member after answering", "dedupe_key", in.DedupeKey, "error", err)
-		return outcome{}
-	}
-	reply, u, _ := wh.router.Route(ctx, in, member)
-	channel := ChannelPassive
-	if !phase.CompareAndSwap(phaseWorking, phaseReplying) {
-		channel = ChannelCustomerService
-	}
-	fresh, err := wh.records.RecordExchange(ctx, Exchange{
-		In: in, Intent: u.Intent, Reply: reply, Channel: channel, RepliedAt: wh.cfg.Now(),
-	})
-	if err != nil {
-		if channel == ChannelPassive {
-			return outcome{err: err}
-		}
-		wh.log.Error("push lost: cannot store it after answering", "dedupe_key", in.DedupeKey, "error", err)
-		return outcome{}
-	}
-	if !fresh {
-		// WeChat's retry reached the database after Redis forgot the claim.
-		wh.log.Info("retry ignored", "dedupe_key", in.DedupeKey)
-		return outcome{}
-	}
-	if channel == ChannelCustomerService && reply.Text != "" {
-		if err := wh.cs.SendText(ctx, in.OpenID, reply.Text); err != nil {
-			wh.log.Error("late reply not sent", "dedupe_key", in.DedupeKey, "intent", string(u.Intent), "error", err)
-		}
-		return outcome{}
-	}
-	return outcome{reply: reply}
 }
 
 // answer writes the HTTP answer: "success" when there is nothing to say

@@ -37,15 +37,16 @@ const (
 // harness is one webhook over real PostgreSQL and Redis, with the fake
 // WeChat API behind its customer-service client.
 type harness struct {
-	t      *testing.T
-	st     *store.Store
-	rd     *store.Redis
-	fake   *wxtest.FakeAPI
-	wh     *bot.Webhook
-	router *bot.Router
-	signer wxtest.Signer
-	now    time.Time
-	seq    int64
+	t       *testing.T
+	st      *store.Store
+	rd      *store.Redis
+	fake    *wxtest.FakeAPI
+	wh      *bot.Webhook
+	replies *store.ReplyLog
+	router  *bot.Router
+	signer  wxtest.Signer
+	now     time.Time
+	seq     int64
 }
 
 type harnessOption func(*bot.WebhookConfig)
@@ -103,8 +104,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h.wh = bot.NewWebhook(cfg, rd, st, router, wx, quietLog())
-	t.Cleanup(h.wh.Wait)
+	replies := st.NewReplyLog(quietLog())
+	inbound := st.NewInboundBatcher()
+	h.wh = bot.NewWebhook(cfg, rd, inbound, replies, router, wx, quietLog())
+	t.Cleanup(func() { h.wh.Wait(); inbound.Close(); replies.Close() })
+	h.replies = replies
 	return h
 }
 
@@ -184,6 +188,8 @@ func (h *harness) replyText(rec *httptest.ResponseRecorder, safe bool) string {
 // count runs a COUNT(*) query in the test's schema.
 func (h *harness) count(query string, args ...any) int {
 	h.t.Helper()
+	h.wh.Wait()       // late answers finish
+	h.replies.Flush() // and their records are written
 	var n int
 	if err := h.st.DB().Get(&n, query, args...); err != nil {
 		h.t.Fatal(err)
@@ -622,7 +628,7 @@ func TestDatabaseDownAsksWeChatToRetry(t *testing.T) {
 	}
 	down.Close() // every query on it now fails
 	h.wh = bot.NewWebhook(bot.WebhookConfig{Token: testToken, AppID: testAppID, AESKey: testAESKey,
-		Now: func() time.Time { return h.now }}, h.rd, down, h.router, nil, quietLog())
+		Now: func() time.Time { return h.now }}, h.rd, down, h.replies, h.router, nil, quietLog())
 
 	q, body := h.signer.Plain(push, h.now.Unix(), h.nonce())
 	rec := h.do(http.MethodPost, q, body)
@@ -632,7 +638,7 @@ func TestDatabaseDownAsksWeChatToRetry(t *testing.T) {
 	// WeChat retries once the database is back; the retry is processed, not
 	// taken for a duplicate.
 	h.wh = bot.NewWebhook(bot.WebhookConfig{Token: testToken, AppID: testAppID, AESKey: testAESKey,
-		Now: func() time.Time { return h.now }}, h.rd, working, h.router, nil, quietLog())
+		Now: func() time.Time { return h.now }}, h.rd, working, h.replies, h.router, nil, quietLog())
 	q, body = h.signer.Plain(push, h.now.Unix(), h.nonce())
 	if got := h.replyText(h.do(http.MethodPost, q, body), false); !strings.Contains(got, "暖家") {
 		t.Errorf("retry got %q, want the greeting", got)

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"nuanjia/bot"
 )
@@ -13,41 +17,47 @@ const (
 	sqlSelectMember = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 		FROM members WHERE openid = $1`
 
-	// sqlRecordExchange stores a push, the member it came from, and the reply
-	// in one statement, so one round trip and one commit serve the hot path.
-	// The inbound insert does nothing when WeChat's retry got here first
-	// (dedupe_key), and then no reply is stored either; the final SELECT
-	// tells the caller which happened.
-	//   $1 openid  $2 at  $3 type  $4 event  $5 event_key  $6 text  $7 msg_id
-	//   $8 dedupe_key  $9 lat  $10 lng  $11 subscribed after this push (NULL:
-	//   unchanged)  $12 counts for the 48-hour window  $13 branch id from a
-	//   QR scene  $14 reply text  $15 reply channel  $16 intent  $17 reply at
-	sqlRecordExchange = `
-WITH m AS (
+	// sqlRecordInbound stores a batch of pushes and touches their members in
+	// one statement (one round trip, one commit), and returns each member as
+	// it is after its push. A push's insert does nothing when WeChat's retry
+	// got here first (dedupe_key); fresh then says so. The batch holds at
+	// most one push per member: ON CONFLICT DO UPDATE may touch a row once.
+	sqlRecordInbound = `
+WITH p AS (
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::bigint[], $8::text[], $9::float8[], $10::float8[], $11::bool[], $12::bool[], $13::text[])
+	AS p (openid, at, type, event, event_key, text, msg_id, dedupe_key, lat, lng,
+		subscribed, opens_window, scene)
+), m AS (
 	INSERT INTO members AS mb (openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id)
-	VALUES ($1, $2, $2, COALESCE($11, true), CASE WHEN $12 THEN $2::timestamptz END,
-	        (SELECT id FROM branches WHERE id = $13))
+	SELECT openid, at, at, COALESCE(subscribed, true), CASE WHEN opens_window THEN at END,
+		(SELECT id FROM branches WHERE id = p.scene)
+	FROM p
 	ON CONFLICT (openid) DO UPDATE SET
 		last_seen       = GREATEST(mb.last_seen, EXCLUDED.last_seen),
-		subscribed      = COALESCE($11, mb.subscribed),
-		last_inbound_at = CASE WHEN $12 THEN GREATEST(mb.last_inbound_at, EXCLUDED.last_inbound_at)
-		                       ELSE mb.last_inbound_at END,
+		-- subscribed is NULL in p when the push leaves it unchanged.
+		subscribed      = COALESCE((SELECT p.subscribed FROM p WHERE p.openid = mb.openid), mb.subscribed),
+		last_inbound_at = GREATEST(mb.last_inbound_at, EXCLUDED.last_inbound_at),
 		branch_id       = COALESCE(EXCLUDED.branch_id, mb.branch_id)
-	RETURNING openid
+	RETURNING openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 ), i AS (
-	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, intent, at)
-	SELECT openid, 'in', $3, $4, $5, $6, $7, $8, $9, $10, $16, $2 FROM m
+	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at)
+	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at FROM p
 	ON CONFLICT (dedupe_key) DO NOTHING
-	RETURNING openid
-), o AS (
-	INSERT INTO messages (openid, direction, type, text, channel, intent, at)
-	SELECT openid, 'out', 'text', $14, $15, $16, $17 FROM i WHERE $14 <> ''
-	RETURNING id
+	RETURNING dedupe_key
 )
-SELECT EXISTS (SELECT 1 FROM i)`
+SELECT m.*, p.dedupe_key, i.dedupe_key IS NOT NULL AS fresh
+FROM p JOIN m USING (openid) LEFT JOIN i USING (dedupe_key)`
 
-	sqlInsertReply = `INSERT INTO messages (openid, direction, type, text, channel, intent, at)
-		VALUES ($1, 'out', 'text', $2, $3, $4, $5)`
+	// sqlRecordReplies stores a batch of replies.
+	sqlRecordReplies = `
+INSERT INTO messages (openid, direction, type, text, channel, intent, at)
+SELECT openid, 'out', 'text', text, channel, intent, at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+	AS r (openid, text, channel, intent, at)
+WHERE text <> ''`
+
+	sqlAsyncCommit = `SET LOCAL synchronous_commit TO OFF`
 
 	sqlInsertJob = `INSERT INTO send_jobs (dedupe_key, event, wechat_msg_id, status, at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING true`
@@ -69,49 +79,111 @@ func (s *Store) Member(ctx context.Context, openID string) (m bot.Member, found 
 	return m, true, nil
 }
 
-// RecordExchange stores the push, touches its member and stores the reply,
-// atomically. fresh is false when the push was already stored: a retry of
-// WeChat's, which must have no second effect.
-func (s *Store) RecordExchange(ctx context.Context, ex bot.Exchange) (fresh bool, err error) {
-	in := ex.In
-	var subscribedAfter *bool
-	switch in.Event {
-	case bot.EventSubscribe:
-		subscribedAfter = ptr(true)
-	case bot.EventUnsubscribe:
-		subscribedAfter = ptr(false)
-	}
-	// Messages typed by the member open WeChat's 48-hour window; menu clicks
-	// and follows only open a one-minute one, which nuanjia does not track.
-	opensWindow := in.Type != bot.TypeEvent
-	var msgID *int64
-	if in.MsgID != 0 {
-		msgID = &in.MsgID
-	}
-	var lat, lng *float64
-	if in.Located {
-		lat, lng = &in.Lat, &in.Lng
-	}
-	stmt, err := s.prepared(ctx, sqlRecordExchange)
+// RecordInbound stores a push and touches its member, atomically, and
+// returns the member as stored after it. fresh is false when the push was
+// already stored: a retry of WeChat's, which must have no second effect.
+func (s *Store) RecordInbound(ctx context.Context, in bot.Inbound) (bot.Member, bool, error) {
+	res, err := s.recordInbounds(ctx, []bot.Inbound{in})
 	if err != nil {
-		return false, fmt.Errorf("record message: %w", err)
+		return bot.Member{}, false, err
 	}
-	err = stmt.QueryRowContext(ctx,
-		in.OpenID, in.At, in.Type, in.Event, in.EventKey, in.Text, msgID,
-		in.DedupeKey, lat, lng, subscribedAfter, opensWindow, sceneBranch(in),
-		ex.Reply.Text, ex.Channel, string(ex.Intent), ex.RepliedAt,
-	).Scan(&fresh)
-	if err != nil {
-		return false, fmt.Errorf("record message: %w", err)
-	}
-	return fresh, nil
+	return res[0].member, res[0].fresh, nil
 }
 
-// RecordReply stores a reply sent after the exchange was recorded, such as
-// a customer-service message sent once the 4-second cut-off had passed.
-func (s *Store) RecordReply(ctx context.Context, openID string, reply bot.Reply, channel string, intent bot.Intent, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, sqlInsertReply, openID, reply.Text, channel, string(intent), at); err != nil {
-		return fmt.Errorf("record reply: %w", err)
+// inboundResult is what recording one push of a batch gave.
+type inboundResult struct {
+	member bot.Member
+	fresh  bool
+}
+
+// recordInbounds stores a batch of pushes from distinct members; results
+// are in the order of ins.
+func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboundResult, error) {
+	n := len(ins)
+	var (
+		openIDs, types, events, keys, texts, dedupe, scenes = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ats         = make([]time.Time, n)
+		msgIDs      = make([]sql.NullInt64, n)
+		lats, lngs  = make([]sql.NullFloat64, n), make([]sql.NullFloat64, n)
+		subscribed  = make([]sql.NullBool, n)
+		opensWindow = make([]bool, n)
+	)
+	for k, in := range ins {
+		openIDs[k], ats[k], types[k], events[k], keys[k], texts[k] = in.OpenID, in.At, in.Type, in.Event, in.EventKey, in.Text
+		dedupe[k], scenes[k] = in.DedupeKey, sceneBranch(in)
+		msgIDs[k] = sql.NullInt64{Int64: in.MsgID, Valid: in.MsgID != 0}
+		lats[k] = sql.NullFloat64{Float64: in.Lat, Valid: in.Located}
+		lngs[k] = sql.NullFloat64{Float64: in.Lng, Valid: in.Located}
+		switch in.Event {
+		case bot.EventSubscribe:
+			subscribed[k] = sql.NullBool{Bool: true, Valid: true}
+		case bot.EventUnsubscribe:
+			subscribed[k] = sql.NullBool{Bool: false, Valid: true}
+		}
+		// Messages typed by the member open WeChat's 48-hour window; menu
+		// clicks and follows only open a one-minute one, not tracked here.
+		opensWindow[k] = in.Type != bot.TypeEvent
+	}
+	stmt, err := s.prepared(ctx, sqlRecordInbound)
+	if err != nil {
+		return nil, fmt.Errorf("record message: %w", err)
+	}
+	rows, err := stmt.QueryxContext(ctx, pq.StringArray(openIDs), pq.Array(ats), pq.StringArray(types),
+		pq.StringArray(events), pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs),
+		pq.StringArray(dedupe), pq.Array(lats), pq.Array(lngs), pq.Array(subscribed),
+		pq.BoolArray(opensWindow), pq.StringArray(scenes))
+	if err != nil {
+		return nil, fmt.Errorf("record message: %w", err)
+	}
+	defer rows.Close()
+	byKey := make(map[string]inboundResult, n)
+	for rows.Next() {
+		var row struct {
+			bot.Member
+			DedupeKey string `db:"dedupe_key"`
+			Fresh     bool   `db:"fresh"`
+		}
+		if err := rows.StructScan(&row); err != nil {
+			return nil, fmt.Errorf("record message: %w", err)
+		}
+		byKey[row.DedupeKey] = inboundResult{member: row.Member, fresh: row.Fresh}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record message: %w", err)
+	}
+	out := make([]inboundResult, n)
+	for k, in := range ins {
+		r, ok := byKey[in.DedupeKey]
+		if !ok {
+			return nil, fmt.Errorf("record message: no result for %s", in.DedupeKey)
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+// RecordReplies stores replies the bot sent, in one statement.
+func (s *Store) RecordReplies(ctx context.Context, replies []bot.SentReply) error {
+	n := len(replies)
+	openIDs, texts, channels, intents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i, r := range replies {
+		openIDs[i], texts[i], channels[i], intents[i], ats[i] = r.OpenID, r.Text, r.Channel, string(r.Intent), r.At
+	}
+	err := s.Transact(ctx, func(tx *sqlx.Tx) error {
+		// A reply record is the bot's own log, not something a member sent:
+		// it need not wait for the disk. A crash may lose the last fraction
+		// of a second of them; the pushes they answer are already durable.
+		if _, err := tx.ExecContext(ctx, sqlAsyncCommit); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, sqlRecordReplies, pq.StringArray(openIDs), pq.StringArray(texts),
+			pq.StringArray(channels), pq.StringArray(intents), pq.Array(ats))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record replies: %w", err)
 	}
 	return nil
 }

@@ -29,15 +29,23 @@ func eventPush(openID, event, key string, at time.Time) bot.Inbound {
 	}
 }
 
-// record stores in with reply as its passive answer and returns fresh.
+// record stores in and, as the webhook does for a fresh push, reply as its
+// passive answer; it returns fresh.
 func record(t *testing.T, s *Store, in bot.Inbound, intent bot.Intent, reply string) bool {
 	t.Helper()
-	fresh, err := s.RecordExchange(context.Background(), bot.Exchange{
-		In: in, Intent: intent, Reply: bot.Reply{Text: reply},
-		Channel: bot.ChannelPassive, RepliedAt: in.At.Add(time.Second),
-	})
+	ctx := context.Background()
+	_, fresh, err := s.RecordInbound(ctx, in)
 	if err != nil {
-		t.Fatalf("RecordExchange(%s): %v", in.DedupeKey, err)
+		t.Fatalf("RecordInbound(%s): %v", in.DedupeKey, err)
+	}
+	if fresh {
+		err = s.RecordReplies(ctx, []bot.SentReply{{
+			OpenID: in.OpenID, Text: reply, Channel: bot.ChannelPassive, Intent: intent,
+			At: in.At.Add(time.Second),
+		}})
+		if err != nil {
+			t.Fatalf("RecordReplies(%s): %v", in.DedupeKey, err)
+		}
 	}
 	return fresh
 }
@@ -65,7 +73,7 @@ func importDemo(t *testing.T, s *Store) bot.Knowledge {
 	return kb
 }
 
-func TestRecordExchangeStoresMemberAndBothMessages(t *testing.T) {
+func TestRecordInboundAndReplyStoreMemberAndBothMessages(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	in := textPush("o-wang", 1001, "新州的电话是多少", t0)
@@ -87,11 +95,11 @@ func TestRecordExchangeStoresMemberAndBothMessages(t *testing.T) {
 		t.Fatalf("export has %d messages, want the text and its reply: %+v", len(ex.Messages), ex.Messages)
 	}
 	got, answer := ex.Messages[0], ex.Messages[1]
-	if got.Direction != "in" || got.Type != bot.TypeText || got.Text != in.Text || got.Intent != string(bot.IntentContact) ||
+	if got.Direction != "in" || got.Type != bot.TypeText || got.Text != in.Text ||
 		got.WeChatID == nil || *got.WeChatID != in.MsgID || !got.At.Equal(t0) {
 		t.Errorf("inbound row = %+v", got)
 	}
-	if answer.Direction != "out" || answer.Text != reply || answer.Channel != bot.ChannelPassive || !answer.At.Equal(t0.Add(time.Second)) {
+	if answer.Direction != "out" || answer.Text != reply || answer.Intent != string(bot.IntentContact) || answer.Channel != bot.ChannelPassive || !answer.At.Equal(t0.Add(time.Second)) {
 		t.Errorf("reply row = %+v", answer)
 	}
 
@@ -104,7 +112,7 @@ func TestRecordExchangeStoresMemberAndBothMessages(t *testing.T) {
 	}
 }
 
-func TestRecordExchangeWithoutReplyStoresOnlyTheInbound(t *testing.T) {
+func TestEmptyReplyStoresOnlyTheInbound(t *testing.T) {
 	s := newStore(t)
 	if !record(t, s, eventPush("o-li", bot.EventUnsubscribe, "", t0), bot.IntentUnknown, "") {
 		t.Fatal("unsubscribe not fresh")
@@ -265,7 +273,10 @@ func TestRecordReplyAppearsInExport(t *testing.T) {
 	record(t, s, textPush("o-late", 11, "孩子上学怎么办", t0), bot.IntentPolicy, "")
 	late := t0.Add(5 * time.Second)
 	const text = "随迁子女可以在父母工作或居住的地方接受义务教育。"
-	if err := s.RecordReply(ctx, "o-late", bot.Reply{Text: text}, bot.ChannelCustomerService, bot.IntentPolicy, late); err != nil {
+	err := s.RecordReplies(ctx, []bot.SentReply{{
+		OpenID: "o-late", Text: text, Channel: bot.ChannelCustomerService, Intent: bot.IntentPolicy, At: late,
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ex, _, err := s.ExportMember(ctx, "o-late")

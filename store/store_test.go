@@ -19,7 +19,7 @@ import (
 var migrationNames = []string{"0001_members_messages.sql", "0002_knowledge.sql"}
 
 // openStore connects to this test's own empty schema, without migrating.
-func openStore(t *testing.T) *Store {
+func openStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), pgtest.URL(t))
 	if err != nil {
@@ -30,7 +30,7 @@ func openStore(t *testing.T) *Store {
 }
 
 // newStore is openStore with every migration applied.
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	s := openStore(t)
 	if _, err := s.Migrate(context.Background()); err != nil {

@@ -65,8 +65,9 @@ type Index struct {
 
 	py      pyTrie             // toneless pinyin of lexicon words → surface
 	english map[string]bool    // Latin words that are not pinyin
-	syl     map[rune][]int     // readings of runes that occur in place names' syllables
+	syl     map[rune][]int     // readings of runes that occur in place names' or FAQ keywords' syllables
 	places  map[int][]placeSeq // first syllable → place spellings
+	sounds  map[int][]soundSeq // first syllable → FAQ keyword spellings
 	faqs    *bm25
 }
 
@@ -75,6 +76,14 @@ type Index struct {
 type placeSeq struct {
 	syls   []int
 	branch int
+}
+
+// soundSeq is one pinyin spelling of a FAQ keyword of three or more
+// characters, for sound-alike typos (居住正 for 居住证, 准生正 for 准生证).
+type soundSeq struct {
+	syls  []int
+	word  []rune
+	entry int
 }
 
 // New builds the index. It validates kb first; a knowledge base that does
@@ -312,6 +321,7 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 	})
 	sylID := map[string]int{}
 	ix.places = map[int][]placeSeq{}
+	ix.sounds = map[int][]soundSeq{}
 	for _, w := range words {
 		if utf8.RuneCountInString(w) < 2 {
 			continue
@@ -321,24 +331,32 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 			continue
 		}
 		e := ix.entries[ix.lex[w]]
+		// Only FAQ keywords get sound-alike matching: they are long, rare
+		// words, whereas a cue like 有人管 has homophones in ordinary
+		// phrases (有人关注).
+		keyword := e.branch < 0 && len(e.faqs) > 0 && len(rd) >= 3
 		for _, sp := range spellings(rd, 4) {
 			ix.py.insert(strings.Join(sp, ""), w)
-			if e.branch < 0 {
+			if e.branch < 0 && !keyword {
 				continue
 			}
-			seq := placeSeq{branch: e.branch}
+			var syls []int
 			for _, s := range sp {
 				id, ok := sylID[s]
 				if !ok {
 					id = len(sylID)
 					sylID[s] = id
 				}
-				seq.syls = append(seq.syls, id)
+				syls = append(syls, id)
 			}
-			ix.places[seq.syls[0]] = append(ix.places[seq.syls[0]], seq)
+			if keyword {
+				ix.sounds[syls[0]] = append(ix.sounds[syls[0]], soundSeq{syls, []rune(w), ix.lex[w]})
+			} else {
+				ix.places[syls[0]] = append(ix.places[syls[0]], placeSeq{syls, e.branch})
+			}
 		}
 	}
-	// Readings of every rune that could spell a place syllable, from
+	// Readings of every rune that could spell such a syllable, from
 	// go-pinyin's table, made toneless with the Normalizer's tone map.
 	ix.syl = map[rune][]int{}
 	for r, s := range pinyin.PinyinDict {

@@ -27,6 +27,8 @@ func TestNormalize(t *testing.T) {
 		{"pinyin kept, lower-cased", "LongLin XieHui DianHua", "longlin xiehui dianhua"},
 		{"tone marks", "lóng lín", "long lin"},
 		{"emoji", "👍👍", ""},
+		{"dialect words", "娃儿咋个办 冇钱", "孩子怎么办 没钱"},
+		{"dialect in traditional", "娃兒啥子時候上學", "孩子什么时候上学"},
 	} {
 		if got := n.Normalize(c.in); got != c.want {
 			t.Errorf("%s: Normalize(%q) = %q, want %q", c.name, c.in, got, c.want)
@@ -96,6 +98,14 @@ func TestUnderstandFields(t *testing.T) {
 	}
 	if u := ix.Understand("育儿补贴怎么领"); u.Intent != bot.IntentPolicy || u.FAQ != "childcare-subsidy" {
 		t.Errorf("policy: %+v", u)
+	}
+	// A FAQ keyword typed with one sound-alike character still finds it.
+	if u := ix.Understand("准生正在哪里办"); u.Intent != bot.IntentPolicy || u.FAQ != "birth-registration" {
+		t.Errorf("sound-alike keyword: %+v", u)
+	}
+	// …but two wrong characters are a different phrase, not a typo.
+	if u := ix.Understand("尊生正"); u.FAQ != "" {
+		t.Errorf("two sound-alike characters matched a keyword: %+v", u)
 	}
 	if u := ix.Understand("今天天气不错"); u.FAQ != "" || len(u.FAQs) != 0 {
 		t.Errorf("nothing fits, yet FAQ: %+v", u)

@@ -29,11 +29,11 @@ type Normalizer struct {
 	chars       map[rune]rune   // TSCharacters, single rune → first simplified rune
 	charsMulti  map[rune]string // the few characters whose simplified form is not one rune
 	phrases     map[string]string
-	phraseStart map[rune]int  // first rune of a TSPhrases key → its longest key, in runes
-	toneless    map[rune]rune // ā → a, ǚ → v: pinyin typed with tone marks
-	fillers     [][]rune      // dropped anywhere, longest first
+	phraseStart map[rune]int    // first rune of a TSPhrases key → its longest key, in runes
+	toneless    map[rune]rune   // ā → a, ǚ → v: pinyin typed with tone marks
+	fillers     [][]rune        // dropped anywhere, longest first
 	colloquial  map[rune][]swap // dialect word → standard word, by first rune, longest first
-	particles   map[rune]bool // dropped at the end of a clause only: 网吧 keeps its 吧
+	particles   map[rune]bool   // dropped at the end of a clause only: 网吧 keeps its 吧
 	cc          *opencc.OpenCC
 }
 

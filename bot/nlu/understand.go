@@ -1,6 +1,10 @@
 package nlu
 
-import "nuanjia/bot"
+import (
+	"slices"
+
+	"nuanjia/bot"
+)
 
 // Decision thresholds, set on testdata/dev.tsv (not on the evaluation set).
 const (
@@ -50,6 +54,14 @@ func (ix *Index) Understand(text string) bot.Understanding {
 			ms = append(ms, match{i, i + l, k})
 		}
 	}
+	// Readings of each rune, looked up once for both sound-alike passes.
+	rs := make([]rune, 0, nr)
+	syls := make([][]int, 0, nr)
+	for _, r := range norm {
+		rs = append(rs, r)
+		syls = append(syls, ix.syl[r])
+	}
+	ms, fixed := ix.soundAlikes(rs, syls, ms)
 	// A word inside a longer word is not said on its own: 怎么办 in 怎么办理,
 	// 求助 in 我的求助.
 	kept := ms[:0]
@@ -68,18 +80,19 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	ms = kept
 
 	var scores [nIntents]float64
+	help, contact := intentIndex(bot.IntentHelp), intentIndex(bot.IntentContact)
 	urgent := false
 	branch, branchLen := -1, 0
 	var boost []int
 	var marks mark
-	personalContact, contactAsk := 0.0, false
-	contact := intentIndex(bot.IntentContact)
+	personalContact, contactAsk, trouble := 0.0, false, false
 	for _, m := range ms {
 		e := &ix.entries[m.e]
 		for k, w := range e.weights {
 			scores[k] += w
 		}
 		marks |= e.mark
+		trouble = trouble || e.weights[help] >= 3
 		if e.mark&markPersonal != 0 {
 			personalContact += e.weights[contact]
 		} else if e.weights[contact] >= 3 {
@@ -92,15 +105,15 @@ func (ix *Index) Understand(text string) bot.Understanding {
 		boost = append(boost, e.faqs...)
 	}
 	if branch < 0 {
-		branch = ix.homophonePlace(norm)
+		branch = ix.homophonePlace(syls)
 	}
 
-	help, policy := intentIndex(bot.IntentHelp), intentIndex(bot.IntentPolicy)
-	visit, status := intentIndex(bot.IntentVisit), intentIndex(bot.IntentStatus)
+	policy, visit, status := intentIndex(bot.IntentPolicy), intentIndex(bot.IntentVisit), intentIndex(bot.IntentStatus)
 	asked := marks&markAsk != 0
 
-	// "把我的电话地址删了": the phone and address are what to delete.
-	if marks&markErase != 0 {
+	// "把我的电话地址删了": the phone and address are what to delete. Any
+	// strong forget cue (删除我的, 不要保存) says so as well as 删 does.
+	if marks&markErase != 0 || scores[intentIndex(bot.IntentForget)] >= 3 {
 		scores[contact] -= personalContact
 	} else if personalContact > 0 {
 		contactAsk = true
@@ -114,14 +127,19 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	// unless the member also asks about a benefit or a procedure: FAQ text
 	// that happens to mention the branch's facilities is no such evidence.
 	whereCard := branch >= 0 && contactAsk && !asked
-	// A concrete trouble ("被同学打", "劝退") is help even when the words
-	// around it resemble a FAQ; only an explicit procedural ask keeps it
-	// a policy question.
-	trouble := scores[help] >= 3 && !asked
+	// A concrete trouble ("被同学打", "劝退": one strong help cue, not
+	// 麻烦 plus 怎么办) is help even when the words around it resemble a
+	// FAQ; only an explicit procedural ask keeps it a policy question.
+	trouble = trouble && !asked
 
 	scratch := make([]float32, ix.faqs.nDocs)
 	multi := make([]bool, ix.faqs.nDocs)
-	top, mass, strong := ix.faqs.search(norm, boost, scratch, multi)
+	query := norm
+	if fixed != nil {
+		// Retrieval should see the keyword as meant, not the typo.
+		query = string(fixed)
+	}
+	top, mass, strong := ix.faqs.search(query, boost, scratch, multi)
 	cover := 0.0
 	if strong && top[0].doc >= 0 && mass > 0 {
 		cover = min(1, top[0].score/mass)
@@ -199,21 +217,17 @@ func (ix *Index) betterBranch(b, l, cur, curLen int) bool {
 
 // homophonePlace finds a place written with the wrong characters but the
 // right sound: 凤凰 for 凤皇, 宏发 for 泓发.
-func (ix *Index) homophonePlace(norm string) int {
-	rs := make([]rune, 0, len(norm))
-	for _, r := range norm {
-		rs = append(rs, r)
-	}
+func (ix *Index) homophonePlace(syls [][]int) int {
 	best, bestLen := -1, 0
-	for i, r := range rs {
-		for _, s := range ix.syl[r] {
+	for i, ss := range syls {
+		for _, s := range ss {
 			for _, p := range ix.places[s] {
-				if len(p.syls) > len(rs)-i || !ix.betterBranch(p.branch, len(p.syls), best, bestLen) {
+				if len(p.syls) > len(syls)-i || !ix.betterBranch(p.branch, len(p.syls), best, bestLen) {
 					continue
 				}
 				ok := true
 				for k := 1; k < len(p.syls) && ok; k++ {
-					ok = hasSyl(ix.syl[rs[i+k]], p.syls[k])
+					ok = hasSyl(syls[i+k], p.syls[k])
 				}
 				if ok {
 					best, bestLen = p.branch, len(p.syls)
@@ -222,6 +236,40 @@ func (ix *Index) homophonePlace(norm string) int {
 		}
 	}
 	return best
+}
+
+// soundAlikes adds FAQ keywords written with one wrong character of the
+// same sound (居住正 for 居住证). One wrong character only: a typo, not a
+// different phrase that happens to sound alike. fixed is rs with the typos
+// corrected, nil when there were none (the common case allocates nothing).
+func (ix *Index) soundAlikes(rs []rune, syls [][]int, ms []match) (_ []match, fixed []rune) {
+	for i, ss := range syls {
+		for _, s := range ss {
+			for _, q := range ix.sounds[s] {
+				if len(q.syls) > len(rs)-i {
+					continue
+				}
+				wrong := 0
+				for k := 0; k < len(q.syls) && wrong <= 1; k++ {
+					if rs[i+k] != q.word[k] {
+						wrong++
+						if !hasSyl(syls[i+k], q.syls[k]) {
+							wrong = 2
+						}
+					}
+				}
+				// Two spellings of a heteronym can both fit: count once.
+				if m := (match{i, i + len(q.syls), q.entry}); wrong == 1 && !slices.Contains(ms, m) {
+					ms = append(ms, m)
+					if fixed == nil {
+						fixed = slices.Clone(rs)
+					}
+					copy(fixed[i:], q.word)
+				}
+			}
+		}
+	}
+	return ms, fixed
 }
 
 func hasSyl(ids []int, id int) bool {

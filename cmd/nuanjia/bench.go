@@ -20,6 +20,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,14 +49,22 @@ func benchTexts() []string {
 func bench(ctx context.Context, e env) error {
 	fs := e.flags("bench")
 	total := fs.Int("n", 6000, "pushes per throughput run")
-	concurrency := fs.Int("c", 16, "concurrent senders in the throughput runs")
+	concurrencies := fs.String("c", "16,64", "concurrent senders in the throughput runs, comma-separated")
 	members := fs.Int("members", 500, "distinct members sending")
 	rate := fs.Int("rate", 300, "pushes per second in the latency run")
 	seconds := fs.Int("seconds", 10, "length of the latency run")
 	kbFile := fs.String("kb", "kb/demo.yaml", "knowledge base to load")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the full-path run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the (last) full-path run to this file")
 	if err := fs.Parse(e.args); err != nil {
 		return err
+	}
+	var levels []int
+	for _, f := range strings.Split(*concurrencies, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return fmt.Errorf("-c wants numbers such as 16,64, not %q", f)
+		}
+		levels = append(levels, c)
 	}
 	cfg, err := config.Load(e.getenv, config.NeedDatabase, config.NeedRedis)
 	if err != nil {
@@ -117,24 +126,28 @@ func bench(ctx context.Context, e env) error {
 	fullURL := "http://" + full.addr + "/wechat"
 	floorURL := "http://" + floor.Addr + "/wechat"
 
-	fmt.Fprintf(e.stdout, "nuanjia bench: %d pushes from %d members, %d concurrent senders, plaintext mode, GOMAXPROCS=%d\n",
-		*total, *members, *concurrency, runtimeProcs())
-	gen.closedLoop(ctx, fullURL, *concurrency, *total/10) // warm-up: connections, caches, plans
-	gen.closedLoop(ctx, floorURL, *concurrency, *total/10)
-	floorRes := gen.closedLoop(ctx, floorURL, *concurrency, *total)
-	stopProfile, err := startCPUProfile(*cpuProfile)
-	if err != nil {
-		return err
+	fmt.Fprintf(e.stdout, "nuanjia bench: %d pushes a run from %d members, plaintext mode, GOMAXPROCS=%d, one process serving both\n",
+		*total, *members, runtimeProcs())
+	gen.closedLoop(ctx, fullURL, levels[0], *total/10) // warm-up: connections, caches, plans
+	gen.closedLoop(ctx, floorURL, levels[0], *total/10)
+	fmt.Fprintf(e.stdout, "%-36s %10s %9s %9s %7s\n", "run", "msgs/s", "p50", "p99", "errors")
+	failed := 0
+	for _, c := range levels {
+		floorRes := gen.closedLoop(ctx, floorURL, c, *total)
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		fullRes := gen.closedLoop(ctx, fullURL, c, *total)
+		stopProfile()
+		fmt.Fprintln(e.stdout, floorRes.row(fmt.Sprintf("floor, %d senders", c)))
+		fmt.Fprintln(e.stdout, fullRes.row(fmt.Sprintf("full path, %d senders", c)))
+		fmt.Fprintf(e.stdout, "  full / floor throughput at %d senders: %.0f %%\n", c, 100*fullRes.perSecond()/floorRes.perSecond())
+		failed += fullRes.errors + floorRes.errors
 	}
-	fullRes := gen.closedLoop(ctx, fullURL, *concurrency, *total)
-	stopProfile()
-	fmt.Fprintf(e.stdout, "%-34s %10s %9s %9s %7s\n", "run", "msgs/s", "p50", "p99", "errors")
-	fmt.Fprintln(e.stdout, floorRes.row("floor (sig+XML+SETNX+INSERT)"))
-	fmt.Fprintln(e.stdout, fullRes.row("full path"))
-	fmt.Fprintf(e.stdout, "full / floor throughput: %.0f %%\n", 100*fullRes.perSecond()/floorRes.perSecond())
 	fixed := gen.openLoop(ctx, fullURL, *rate, time.Duration(*seconds)*time.Second)
 	fmt.Fprintln(e.stdout, fixed.row(fmt.Sprintf("full path at %d msgs/s for %ds", *rate, *seconds)))
-	if fullRes.errors+floorRes.errors+fixed.errors > 0 {
+	if failed+fixed.errors > 0 {
 		return errors.New("some pushes failed")
 	}
 	return nil
@@ -265,7 +278,7 @@ func (r result) percentile(p float64) time.Duration {
 }
 
 func (r result) row(name string) string {
-	return fmt.Sprintf("%-34s %10.0f %9s %9s %7d", name, r.perSecond(),
+	return fmt.Sprintf("%-36s %10.0f %9s %9s %7d", name, r.perSecond(),
 		r.percentile(0.50).Round(10*time.Microsecond), r.percentile(0.99).Round(10*time.Microsecond), r.errors)
 }
 

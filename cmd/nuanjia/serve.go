@@ -52,6 +52,8 @@ type app struct {
 	st        *store.Store
 	rd        *store.Redis
 	webhook   *bot.Webhook
+	replies   *store.ReplyLog
+	inbound   *store.InboundBatcher
 	knowledge *liveKnowledge
 	srv       *http.Server
 	servers   []*http.Server
@@ -133,9 +135,11 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 
 	router := bot.NewRouter(knowledge, a.rd, log)
 	handlers.Register(router, handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st})
+	a.replies = a.st.NewReplyLog(log)
+	a.inbound = a.st.NewInboundBatcher()
 	a.webhook = bot.NewWebhook(bot.WebhookConfig{
 		Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey,
-	}, a.rd, a.st, router, wx, log)
+	}, a.rd, a.inbound, a.replies, router, wx, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("/wechat", a.webhook)
@@ -174,6 +178,8 @@ func (a *app) shutdown() error {
 	go func() { a.webhook.Wait(); close(done) }()
 	select {
 	case <-done:
+		a.inbound.Close()
+		a.replies.Close()
 	case <-ctx.Done():
 		errs = append(errs, errors.New("late replies still running at shutdown"))
 	}
@@ -187,6 +193,11 @@ func (a *app) close() {
 	}
 	for _, s := range a.servers {
 		s.Close()
+	}
+	if a.webhook != nil {
+		a.webhook.Wait()
+		a.inbound.Close()
+		a.replies.Close()
 	}
 	if a.rd != nil {
 		a.rd.Close()
