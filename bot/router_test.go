@@ -5,59 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
+	"nuanjia/internal/testkit"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"nuanjia/bot"
 	"nuanjia/bot/nlu"
 	"nuanjia/handlers"
-	"nuanjia/internal/wxtest"
 	"nuanjia/store"
 )
-
-// The OpenCC tables are loaded once and only read afterwards, as in serve.
-var routerNormalizer = sync.OnceValues(nlu.NewNormalizer)
-
-// routerIndex is the understanding layer over kb/demo.yaml.
-func routerIndex(t *testing.T) *nlu.Index {
-	t.Helper()
-	b, err := os.ReadFile("../kb/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := nlu.ParseKnowledge(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := routerNormalizer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, err := nlu.New(n, kb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ix
-}
-
-// routerRedis is the store's Redis side under a key prefix of this test's own.
-func routerRedis(t *testing.T) *store.Redis {
-	t.Helper()
-	_, prefix := wxtest.Redis(t) // skips or fails when Redis is absent, and cleans the prefix
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	r, err := store.OpenRedis(context.Background(), url, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
-	return r
-}
 
 // routerFixture is a router wired as serve wires it, minus PostgreSQL: no
 // test here asks to stop broadcasts, the one handler that writes to it.
@@ -69,8 +26,8 @@ type routerFixture struct {
 
 func newRouterFixture(t *testing.T) routerFixture {
 	t.Helper()
-	ix := routerIndex(t)
-	choices := routerRedis(t)
+	ix := testkit.Index(t)
+	choices := testkit.Redis(t)
 	r := bot.NewRouter(ix, choices, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	handlers.Register(r, handlers.Deps{Knowledge: ix, Choices: choices})
 	return routerFixture{ix: ix, choices: choices, router: r}

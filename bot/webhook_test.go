@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
+	"nuanjia/internal/testkit"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"nuanjia/bot"
-	"nuanjia/bot/nlu"
 	"nuanjia/bot/wxapi"
 	"nuanjia/handlers"
 	"nuanjia/internal/pgtest"
@@ -53,25 +52,11 @@ type harnessOption func(*bot.WebhookConfig)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, pgtest.URL(t))
-	if err != nil {
+	st := testkit.Store(t)
+	if err := st.ImportKnowledge(context.Background(), testkit.DemoKnowledge(t)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kb := demoKnowledge(t)
-	if err := st.ImportKnowledge(ctx, kb); err != nil {
-		t.Fatal(err)
-	}
-	rdb, prefix := wxtest.Redis(t)
-	rd, err := store.OpenRedis(ctx, redisURL(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rd.Close() })
+	rd := testkit.Redis(t)
 
 	fake := wxtest.NewFakeAPI()
 	fake.SetCredentials(testAppID, "secret")
@@ -79,20 +64,13 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(fakeSrv.Close)
 	wx, err := wxapi.New(wxapi.Config{
 		AppID: testAppID, AppSecret: "secret", BaseURL: fakeSrv.URL,
-		Tokens: store.NewRedisTokens(rdb, prefix), Logger: quietLog(),
+		Tokens: store.NewRedisTokens(rd.Client(), rd.Prefix()), Logger: quietLog(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	norm, err := sharedNormalizer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, err := nlu.New(norm, kb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := testkit.Index(t)
 	router := bot.NewRouter(ix, rd, quietLog())
 	handlers.Register(router, handlers.Deps{Knowledge: ix, Choices: rd, Prefs: st})
 
@@ -110,30 +88,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(func() { h.wh.Wait(); inbound.Close(); replies.Close() })
 	h.replies = replies
 	return h
-}
-
-// sharedNormalizer builds the OpenCC tables once per test binary: they are
-// immutable, and building them under -race takes seconds.
-var sharedNormalizer = sync.OnceValues(nlu.NewNormalizer)
-
-func demoKnowledge(t testing.TB) bot.Knowledge {
-	t.Helper()
-	raw, err := os.ReadFile("../kb/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := nlu.ParseKnowledge(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kb
-}
-
-func redisURL() string {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"nuanjia/internal/testkit"
 	"regexp"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func checkCard(t *testing.T, reply string, b bot.Branch) {
 }
 
 func TestContactCardForNamedPlace(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	h := handlers.Contact{Knowledge: ix}
 	tests := []struct {
 		text, branch string
@@ -47,7 +48,7 @@ func TestContactCardForNamedPlace(t *testing.T) {
 }
 
 func TestContactNearestToLocation(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	zhebao := branch(t, ix, "longlin-zhebao")
 	req := &bot.Request{
 		// A few kilometres from the Zhebao branch.
@@ -67,7 +68,7 @@ func TestContactNearestToLocation(t *testing.T) {
 }
 
 func TestContactAsksWhereWhenNoBranchIsKnown(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	req := textRequest(ix, "o-a", "联系卡", bot.Member{})
 	if req.U.Branch != "" {
 		t.Fatalf("index found branch %q in 联系卡", req.U.Branch)
@@ -80,7 +81,7 @@ func TestContactAsksWhereWhenNoBranchIsKnown(t *testing.T) {
 }
 
 func TestContactMembersOwnBranch(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	own := "longshan-coal"
 	req := textRequest(ix, "o-a", "联系卡", bot.Member{BranchID: &own})
 	checkCard(t, handle(t, handlers.Contact{Knowledge: ix}, req), branch(t, ix, own))
@@ -88,7 +89,7 @@ func TestContactMembersOwnBranch(t *testing.T) {
 
 // A place the member names wins over the branch they joined through.
 func TestContactNamedPlaceBeatsOwnBranch(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	own := "longshan-coal"
 	req := textRequest(ix, "o-a", "新州", bot.Member{BranchID: &own})
 	reply := handle(t, handlers.Contact{Knowledge: ix}, req)

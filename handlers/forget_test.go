@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"nuanjia/internal/testkit"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestForgetTellsWhoErasesData(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	req := textRequest(ix, "o-a", "删除我的信息", bot.Member{})
 	if req.U.Intent != bot.IntentForget {
 		t.Fatalf("understood as %s, want forget", req.U.Intent)

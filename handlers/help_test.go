@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"nuanjia/internal/testkit"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestHelpUrgentStartsWithEmergencyNumbers(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentHelp && u.Urgent },
 		"救命有人打我", "我老公喝醉了打我和孩子", "工地上摔下来腰受伤了老板不管")
 	reply := handle(t, handlers.Help{Knowledge: ix}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: u.Text}, U: u})
@@ -22,7 +23,7 @@ func TestHelpUrgentStartsWithEmergencyNumbers(t *testing.T) {
 }
 
 func TestHelpNamesTheDirectorsPhone(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	county := branch(t, ix, bot.CountyBranchID)
 	xinzhou := branch(t, ix, "longlin-xinzhou")
 	coal := "longshan-coal"

@@ -2,49 +2,18 @@ package handlers_test
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"nuanjia/bot"
 	"nuanjia/bot/nlu"
 	"nuanjia/internal/pgtest"
-	"nuanjia/internal/wxtest"
 	"nuanjia/store"
 )
 
 // The OpenCC tables take a while to load and are only read afterwards, so
-// the tests share one normalizer, as the serving process does.
-var sharedNormalizer struct {
-	once sync.Once
-	n    *nlu.Normalizer
-	err  error
-}
-
-// demoIndex is the understanding layer over kb/demo.yaml, built for this test.
-func demoIndex(t *testing.T) *nlu.Index {
-	t.Helper()
-	b, err := os.ReadFile("../kb/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := nlu.ParseKnowledge(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sharedNormalizer.once.Do(func() { sharedNormalizer.n, sharedNormalizer.err = nlu.NewNormalizer() })
-	if sharedNormalizer.err != nil {
-		t.Fatal(sharedNormalizer.err)
-	}
-	ix, err := nlu.New(sharedNormalizer.n, kb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ix
-}
 
 // branch is a demo branch the test relies on.
 func branch(t *testing.T, ix *nlu.Index, id string) bot.Branch {
@@ -122,22 +91,6 @@ func checkNamesPhone(t *testing.T, reply string) {
 	if !phonePattern.MatchString(reply) {
 		t.Errorf("reply names no phone number:\n%s", reply)
 	}
-}
-
-// newRedis is the store's Redis side under a key prefix of this test's own.
-func newRedis(t *testing.T) *store.Redis {
-	t.Helper()
-	_, prefix := wxtest.Redis(t) // skips or fails when Redis is absent, and cleans the prefix
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	r, err := store.OpenRedis(context.Background(), url, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
-	return r
 }
 
 // newStore is PostgreSQL in a schema of this test's own, migrated.

@@ -22,6 +22,7 @@ const (
 	textPolicyUpdated = "\n（%s更新，来源：%s）"
 	textPolicyHandOff = "这个问题我们记下了，会请计生协负责人回答你。着急的话可以直接打电话问：\n%s"
 	textPolicyNoKB    = "这个问题我们记下了，会请计生协负责人回答你。"
+	textPolicyAsk     = "想问哪方面的政策？直接发问题就行，比如：\n“生三孩有补贴吗”\n“孩子在这边上学要什么手续”\n“怀孕了免费检查在哪做”"
 )
 
 // Handle implements bot.Handler.
@@ -34,6 +35,10 @@ func (h Policy) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error)
 		if f, ok := h.Knowledge.FAQ(id); ok {
 			candidates = append(candidates, f)
 		}
+	}
+	if len(candidates) == 0 && req.Msg.Type == bot.TypeEvent {
+		// The 政策咨询 menu item: no question asked yet.
+		return bot.Reply{Text: textPolicyAsk}, nil
 	}
 	switch len(candidates) {
 	case 0:

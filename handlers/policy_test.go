@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"fmt"
+	"nuanjia/internal/testkit"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 )
 
 func TestPolicyClearAnswer(t *testing.T) {
-	ix := demoIndex(t)
-	h := handlers.Policy{Knowledge: ix, Choices: newRedis(t)}
+	ix := testkit.Index(t)
+	h := handlers.Policy{Knowledge: ix, Choices: testkit.Redis(t)}
 	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentPolicy && u.FAQ != "" },
 		"现在可以生三个孩子吗", "补贴", "居住证怎么办")
 	f, _ := ix.FAQ(u.FAQ)
@@ -31,8 +32,8 @@ func TestPolicyClearAnswer(t *testing.T) {
 
 // Every answer in the knowledge base must fit a phone screen with its 更新 line.
 func TestPolicyEveryAnswerFitsAPhone(t *testing.T) {
-	ix := demoIndex(t)
-	h := handlers.Policy{Knowledge: ix, Choices: newRedis(t)}
+	ix := testkit.Index(t)
+	h := handlers.Policy{Knowledge: ix, Choices: testkit.Redis(t)}
 	for _, f := range ix.Knowledge().FAQs {
 		t.Run(f.ID, func(t *testing.T) {
 			reply := handle(t, h, &bot.Request{U: bot.Understanding{Intent: bot.IntentPolicy, FAQ: f.ID}})
@@ -42,8 +43,8 @@ func TestPolicyEveryAnswerFitsAPhone(t *testing.T) {
 }
 
 func TestPolicyThreeCandidatesAsksWhichAndRemembers(t *testing.T) {
-	ix := demoIndex(t)
-	choices := newRedis(t)
+	ix := testkit.Index(t)
+	choices := testkit.Redis(t)
 	h := handlers.Policy{Knowledge: ix, Choices: choices}
 	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentPolicy && len(u.FAQs) == 3 },
 		"孩子", "政策咨询", "有什么政策", "请问有什么规定")
@@ -72,8 +73,8 @@ func TestPolicyThreeCandidatesAsksWhichAndRemembers(t *testing.T) {
 // One known candidate out of several ids (the others removed by an import)
 // is answered straight away.
 func TestPolicySingleKnownCandidateIsAnswered(t *testing.T) {
-	ix := demoIndex(t)
-	h := handlers.Policy{Knowledge: ix, Choices: newRedis(t)}
+	ix := testkit.Index(t)
+	h := handlers.Policy{Knowledge: ix, Choices: testkit.Redis(t)}
 	f := ix.Knowledge().FAQs[0]
 	u := bot.Understanding{Intent: bot.IntentPolicy, FAQs: []string{"removed-faq", f.ID}}
 	reply := handle(t, h, &bot.Request{Msg: bot.Inbound{OpenID: "o-a"}, U: u})
@@ -83,10 +84,10 @@ func TestPolicySingleKnownCandidateIsAnswered(t *testing.T) {
 	}
 }
 
-// The member tapped the policy menu, or asked something no FAQ covers.
+// The member asked something no FAQ covers.
 func TestPolicyNoCandidateHandsOffWithAPhone(t *testing.T) {
-	ix := demoIndex(t)
-	h := handlers.Policy{Knowledge: ix, Choices: newRedis(t)}
+	ix := testkit.Index(t)
+	h := handlers.Policy{Knowledge: ix, Choices: testkit.Redis(t)}
 	xinzhou := "longlin-xinzhou"
 	tests := []struct {
 		name   string
@@ -99,9 +100,9 @@ func TestPolicyNoCandidateHandsOffWithAPhone(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := &bot.Request{
-				Msg:    bot.Inbound{OpenID: "o-a", Type: bot.TypeEvent, Event: bot.EventClick, EventKey: "policy"},
+				Msg:    bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: "外出务工人员的养老保险怎么转"},
 				Member: tt.member,
-				U:      bot.Understanding{Intent: bot.IntentPolicy, Score: 1},
+				U:      bot.Understanding{Text: "外出务工人员的养老保险怎么转", Intent: bot.IntentPolicy, Score: 0.5},
 			}
 			reply := handle(t, h, req)
 			checkReadable(t, reply)
@@ -110,5 +111,19 @@ func TestPolicyNoCandidateHandsOffWithAPhone(t *testing.T) {
 				t.Errorf("hand-off does not give %s's director %s:\n%s", tt.want.ID, tt.want.Directors[0].Phone, reply)
 			}
 		})
+	}
+}
+
+// The member tapped the 政策咨询 menu item: no question yet, so the bot asks
+// for one instead of promising an answer to nothing.
+func TestPolicyMenuTapAsksForTheQuestion(t *testing.T) {
+	h := handlers.Policy{Knowledge: testkit.Index(t), Choices: testkit.Redis(t)}
+	reply := handle(t, h, &bot.Request{
+		Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeEvent, Event: bot.EventClick, EventKey: "policy"},
+		U:   bot.Understanding{Intent: bot.IntentPolicy, Score: 1},
+	})
+	checkReadable(t, reply)
+	if !strings.Contains(reply, "直接发问题") || strings.Contains(reply, "记下了") {
+		t.Errorf("menu tap got %q, want a prompt for the question", reply)
 	}
 }

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"nuanjia/internal/testkit"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestStatusNamesWhoToAsk(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	zhebao := "longlin-zhebao"
 	tests := []struct {
 		name   string

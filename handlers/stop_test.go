@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"nuanjia/internal/testkit"
 	"strings"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func TestStopTurnsBroadcastsOff(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	s := newStore(t)
 	ctx := context.Background()
 	req := textRequest(ix, "o-stop", "不要再推送了", bot.Member{})

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"nuanjia/internal/testkit"
 	"strings"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestUnknownSaysWhatTheBotCanDo(t *testing.T) {
-	ix := demoIndex(t)
+	ix := testkit.Index(t)
 	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentUnknown },
 		"今天天气怎么样", "咨询一下", "哈哈哈")
 	reply := handle(t, handlers.Unknown{}, &bot.Request{Msg: bot.Inbound{Type: bot.TypeText, Text: u.Text}, U: u})

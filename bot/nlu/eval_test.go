@@ -194,10 +194,23 @@ func TestEvaluation(t *testing.T) {
 	checkSet(t, "testdata/eval.tsv", defaultThresholds(320))
 }
 
-// TestHoldout scores the set written blind, without looking at the engine:
-// the honest estimate of accuracy on members' real messages.
+// TestHoldout scores a set written blind, without looking at the engine.
+// Its first run scored 90.6 % intent; the engine was then improved from the
+// kinds of mistake it showed (never line by line), so it is no longer blind:
+// holdout2.tsv is.
 func TestHoldout(t *testing.T) {
 	checkSet(t, "testdata/holdout.tsv", defaultThresholds(200))
+}
+
+// TestBlindHoldout scores the second blind set, which nobody tuning the
+// engine has read: the honest estimate of accuracy on members' messages.
+// It measured 94.5 % intent, 96.3 % FAQ and 100 % branch when first run
+// (README); the bar sits just under that to catch regressions. Do not tune
+// the engine on its misses: write new dev lines for a weakness instead.
+func TestBlindHoldout(t *testing.T) {
+	th := defaultThresholds(200)
+	th.intent = 93
+	checkSet(t, "testdata/holdout2.tsv", th)
 }
 
 // TestDevSet reports (without thresholds) on the small set used to set

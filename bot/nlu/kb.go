@@ -55,23 +55,24 @@ func Validate(kb bot.Knowledge) error {
 	if len(kb.Branches) == 0 {
 		errs = append(errs, errors.New("branches: none defined"))
 	}
+	// checkID reports a missing, malformed or repeated id in one section.
+	checkID := func(kind string, i int, id string, seen map[string]int) {
+		switch {
+		case id == "":
+			bad(kind, i, id, "id: missing")
+		case !validID(id):
+			bad(kind, i, id, "id: %q must match [a-z0-9-]+", id)
+		}
+		if j, dup := seen[id]; dup && id != "" {
+			bad(kind, i, id, "id: duplicate of %s[%d]", kind, j)
+		} else {
+			seen[id] = i
+		}
+	}
 	seen := map[string]int{}
 	county := false
 	for i, b := range kb.Branches {
-		checkID := func() {
-			switch {
-			case b.ID == "":
-				bad("branches", i, b.ID, "id: missing")
-			case !validID(b.ID):
-				bad("branches", i, b.ID, "id: %q must match [a-z0-9-]+", b.ID)
-			}
-			if j, dup := seen[b.ID]; dup && b.ID != "" {
-				bad("branches", i, b.ID, "id: duplicate of branches[%d]", j)
-			} else {
-				seen[b.ID] = i
-			}
-		}
-		checkID()
+		checkID("branches", i, b.ID, seen)
 		if b.ID == bot.CountyBranchID {
 			county = true
 		}
@@ -109,17 +110,7 @@ func Validate(kb bot.Knowledge) error {
 	}
 	seenFAQ := map[string]int{}
 	for i, f := range kb.FAQs {
-		switch {
-		case f.ID == "":
-			bad("faqs", i, f.ID, "id: missing")
-		case !validID(f.ID):
-			bad("faqs", i, f.ID, "id: %q must match [a-z0-9-]+", f.ID)
-		}
-		if j, dup := seenFAQ[f.ID]; dup && f.ID != "" {
-			bad("faqs", i, f.ID, "id: duplicate of faqs[%d]", j)
-		} else {
-			seenFAQ[f.ID] = i
-		}
+		checkID("faqs", i, f.ID, seenFAQ)
 		if strings.TrimSpace(f.Question) == "" {
 			bad("faqs", i, f.ID, "question: missing")
 		}

@@ -98,11 +98,7 @@ func bench(ctx context.Context, e env) error {
 	if err := full.st.ImportKnowledge(ctx, kb); err != nil {
 		return err
 	}
-	norm, err := nlu.NewNormalizer()
-	if err != nil {
-		return err
-	}
-	ix, err := nlu.New(norm, kb)
+	ix, err := buildIndex(kb)
 	if err != nil {
 		return err
 	}
@@ -306,10 +302,27 @@ func (g *loadGen) post(ctx context.Context, target string) (time.Duration, error
 	return time.Since(start), nil
 }
 
+// tally collects the outcomes of posts made from many goroutines.
+type tally struct {
+	mu  sync.Mutex
+	res result
+}
+
+// post sends one push and counts its outcome.
+func (t *tally) post(ctx context.Context, g *loadGen, target string) {
+	d, err := g.post(ctx, target)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.res.errors++
+	} else {
+		t.res.latencies = append(t.res.latencies, d)
+	}
+}
+
 // closedLoop sends total pushes from c senders, each waiting for its answer.
 func (g *loadGen) closedLoop(ctx context.Context, target string, c, total int) result {
-	var mu sync.Mutex
-	res := result{latencies: make([]time.Duration, 0, total)}
+	var t tally
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -318,26 +331,18 @@ func (g *loadGen) closedLoop(ctx context.Context, target string, c, total int) r
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(total) {
-				d, err := g.post(ctx, target)
-				mu.Lock()
-				if err != nil {
-					res.errors++
-				} else {
-					res.latencies = append(res.latencies, d)
-				}
-				mu.Unlock()
+				t.post(ctx, g, target)
 			}
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res
+	t.res.elapsed = time.Since(start)
+	return t.res
 }
 
 // openLoop sends at a fixed rate regardless of answers, as WeChat does.
 func (g *loadGen) openLoop(ctx context.Context, target string, rate int, length time.Duration) result {
-	var mu sync.Mutex
-	var res result
+	var t tally
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -347,19 +352,12 @@ func (g *loadGen) openLoop(ctx context.Context, target string, rate int, length 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := g.post(ctx, target)
-			mu.Lock()
-			if err != nil {
-				res.errors++
-			} else {
-				res.latencies = append(res.latencies, d)
-			}
-			mu.Unlock()
+			t.post(ctx, g, target)
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res
+	t.res.elapsed = time.Since(start)
+	return t.res
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -10,8 +10,6 @@ import (
 
 	"nuanjia/bot"
 	"nuanjia/bot/nlu"
-	"nuanjia/config"
-	"nuanjia/store"
 )
 
 // classification is one line of classify's output.
@@ -37,11 +35,7 @@ func classify(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	norm, err := nlu.NewNormalizer()
-	if err != nil {
-		return err
-	}
-	ix, err := nlu.New(norm, kb)
+	ix, err := buildIndex(kb)
 	if err != nil {
 		return err
 	}
@@ -86,14 +80,19 @@ func loadKnowledge(ctx context.Context, e env, file string) (bot.Knowledge, erro
 		}
 		return kb, nil
 	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	st, err := openStore(ctx, e)
 	if err != nil {
 		return bot.Knowledge{}, fmt.Errorf("%w\n(or pass --kb FILE.yaml)", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return bot.Knowledge{}, err
-	}
 	defer st.Close()
 	return st.LoadKnowledge(ctx)
+}
+
+// buildIndex builds the understanding index over kb.
+func buildIndex(kb bot.Knowledge) (*nlu.Index, error) {
+	norm, err := nlu.NewNormalizer()
+	if err != nil {
+		return nil, err
+	}
+	return nlu.New(norm, kb)
 }

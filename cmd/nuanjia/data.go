@@ -17,11 +17,7 @@ func migrate(ctx context.Context, e env) error {
 	if err := e.flags("migrate").Parse(e.args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -60,11 +56,7 @@ func importKnowledge(ctx context.Context, e env) error {
 	if err := nlu.Validate(kb); err != nil {
 		return fmt.Errorf("%s: nothing imported:\n%w", fs.Arg(0), err)
 	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -86,11 +78,7 @@ func export(ctx context.Context, e env) error {
 	if *openID == "" {
 		return errors.New("usage: nuanjia export --openid ID")
 	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -105,4 +93,13 @@ func export(ctx context.Context, e env) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(ex)
+}
+
+// openStore connects to the database DATABASE_URL names.
+func openStore(ctx context.Context, e env) (*store.Store, error) {
+	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, cfg.DatabaseURL)
 }
