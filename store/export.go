@@ -37,8 +37,11 @@ type Export struct {
 	Cases    []ExportedCase    `json:"cases"`
 }
 
+// Messages come in the order nuanjia stored them, which is the order things
+// happened: a push's time is WeChat's whole second, a reply's is exact, so
+// ordering by time could put a reply before the message it answers.
 const sqlSelectMemberMessages = `SELECT direction, type, event, event_key, text, channel, intent, lat, lng, wechat_msg_id, at
-	FROM messages WHERE openid = $1 ORDER BY at, id`
+	FROM messages WHERE openid = $1 ORDER BY id`
 
 // ExportMember gathers a member's data in one read-only snapshot. found is
 // false when nuanjia holds nothing about that openid.

@@ -166,14 +166,12 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 }
 
 // shutdown stops taking requests, lets answered-late work finish, and
-// gives up after a bound so a stuck dependency cannot hold the process.
+// gives up after a bound so a stuck dependency cannot hold the process. The
+// fake WeChat API, when there is one, stops last: late replies go to it.
 func (a *app) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var errs []error
-	for _, s := range a.servers {
-		errs = append(errs, s.Shutdown(ctx))
-	}
+	errs := []error{a.srv.Shutdown(ctx)}
 	done := make(chan struct{})
 	go func() { a.webhook.Wait(); close(done) }()
 	select {
@@ -182,6 +180,11 @@ func (a *app) shutdown() error {
 		a.replies.Close()
 	case <-ctx.Done():
 		errs = append(errs, errors.New("late replies still running at shutdown"))
+	}
+	for _, s := range a.servers {
+		if s != a.srv {
+			errs = append(errs, s.Shutdown(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }
