@@ -25,12 +25,6 @@ const (
 	IntentUnknown  Intent = "unknown"
 )
 
-// AllIntents lists every intent in a fixed order, for validation and reports.
-func AllIntents() []Intent {
-	return []Intent{IntentHelp, IntentContact, IntentPolicy, IntentVisit, IntentStatus,
-		IntentGreeting, IntentStop, IntentForget, IntentUnknown}
-}
-
 // Kinds of inbound message (WeChat's MsgType) and of event (its Event field).
 const (
 	TypeText     = "text"
