@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/lib/pq"
 
 	"nuanjia/bot"
 )
@@ -76,6 +80,25 @@ func (b *InboundBatcher) RecordJob(ctx context.Context, in bot.Inbound) (bool, e
 	return b.st.RecordJob(ctx, in)
 }
 
+// writeBatch writes one batch, once more if PostgreSQL broke a deadlock by
+// cancelling it: the second try finds the other batch committed.
+func (b *InboundBatcher) writeBatch(ins []bot.Inbound) ([]inboundResult, error) {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), inboundTimeout)
+		res, err := b.st.recordInbounds(ctx, ins)
+		cancel()
+		var pqErr *pq.Error
+		if attempt == 0 && errors.As(err, &pqErr) && pqErr.Code == deadlockDetected {
+			continue
+		}
+		return res, err
+	}
+}
+
+// deadlockDetected is PostgreSQL's SQLSTATE for a transaction it cancelled
+// to break a deadlock.
+const deadlockDetected = "40P01"
+
 // Close stops the writers once the queued pushes are written.
 func (b *InboundBatcher) Close() {
 	b.once.Do(func() { close(b.queue) })
@@ -112,28 +135,19 @@ func (b *InboundBatcher) write() {
 			}
 			add(c)
 		}
-	drain:
-		for len(batch) < inboundBatch {
-			select {
-			case c, ok := <-b.queue:
-				if !ok {
-					break drain
-				}
-				add(c)
-			default:
-				break drain
-			}
-		}
+		drainInto(b.queue, inboundBatch-len(batch), add)
 		if len(batch) == 0 {
 			continue
 		}
+		// Batches written at the same time lock member rows and dedupe keys
+		// in one order, openid order, so they wait for each other instead of
+		// deadlocking.
+		sort.Slice(batch, func(i, j int) bool { return batch[i].in.OpenID < batch[j].in.OpenID })
 		ins := make([]bot.Inbound, len(batch))
 		for k, c := range batch {
 			ins[k] = c.in
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), inboundTimeout)
-		res, err := b.st.recordInbounds(ctx, ins)
-		cancel()
+		res, err := b.writeBatch(ins)
 		for k, c := range batch {
 			if err != nil {
 				c.result <- inboundOutcome{err: err}

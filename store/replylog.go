@@ -54,18 +54,7 @@ func (l *ReplyLog) run() {
 	batch := make([]bot.SentReply, 0, replyBatch)
 	for r := range l.queue {
 		batch = append(batch[:0], r)
-	drain:
-		for len(batch) < replyBatch {
-			select {
-			case r, ok := <-l.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
+		drainInto(l.queue, replyBatch-1, func(r bot.SentReply) { batch = append(batch, r) })
 		l.write(batch)
 		l.pending.Add(-len(batch))
 	}
@@ -86,5 +75,21 @@ func (l *ReplyLog) write(batch []bot.SentReply) {
 			continue
 		}
 		l.log.Error("reply records lost", "count", len(batch), "error", err)
+	}
+}
+
+// drainInto hands add what is waiting in queue, up to max items, without
+// blocking: the batch is whatever arrived while the last write was going on.
+func drainInto[T any](queue <-chan T, max int, add func(T)) {
+	for range max {
+		select {
+		case v, ok := <-queue:
+			if !ok {
+				return
+			}
+			add(v)
+		default:
+			return
+		}
 	}
 }
