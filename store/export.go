@@ -37,6 +37,8 @@ type Export struct {
 	Cases    []ExportedCase    `json:"cases"`
 }
 
+const sqlSnapshot = `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`
+
 // Messages come in the order nuanjia stored them, which is the order things
 // happened: a push's time is WeChat's whole second, a reply's is exact, so
 // ordering by time could put a reply before the message it answers.
@@ -54,7 +56,7 @@ func (s *Store) ExportMember(ctx context.Context, openID string) (ex Export, fou
 	defer tx.Rollback()
 	// One snapshot, so a message arriving mid-export cannot show up without
 	// its member or the other way round.
-	if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlSnapshot); err != nil {
 		return ex, false, err
 	}
 	if err := tx.GetContext(ctx, &ex.Member, sqlSelectMember, openID); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -30,6 +28,7 @@ import (
 
 	"nuanjia/bot/nlu"
 	"nuanjia/config"
+	"nuanjia/internal/pgtest"
 	"nuanjia/internal/wxtest"
 	"nuanjia/store"
 )
@@ -72,13 +71,12 @@ func bench(ctx context.Context, e env) error {
 	}
 	// The bench writes into a schema and key prefix of its own, dropped at
 	// the end, so it never touches the demo's or production's data.
-	suffix := hex.EncodeToString(randomBytes(4))
-	schema, prefix := "bench_"+suffix, "bench:"+suffix+":"
-	dsn, dropSchema, err := benchSchema(ctx, cfg.DatabaseURL, schema)
+	dsn, dropSchema, err := pgtest.CreateSchema(ctx, cfg.DatabaseURL, "bench_")
 	if err != nil {
 		return err
 	}
 	defer dropSchema()
+	prefix := "bench:" + hex.EncodeToString(randomBytes(4)) + ":"
 	cfg.DatabaseURL = dsn
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.WeChatAppID, cfg.WeChatAppSecret, cfg.WeChatToken = "wxbench000000000", "bench-secret", "benchtoken"
@@ -152,31 +150,6 @@ func bench(ctx context.Context, e env) error {
 // webhookKnowledge swaps the bench's own index in, so the run does not
 // depend on what the database held before the import.
 func (a *app) webhookKnowledge(ix *nlu.Index) { a.knowledge.index.Store(ix) }
-
-// benchSchema creates a schema and returns a DATABASE_URL that uses it.
-func benchSchema(ctx context.Context, databaseURL, schema string) (string, func(), error) {
-	db, err := sql.Open("postgres", databaseURL)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		db.Close()
-		return "", nil, fmt.Errorf("create bench schema: %w", err)
-	}
-	drop := func() {
-		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		db.Close()
-	}
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
-}
 
 func cleanRedis(rdb *redis.Client, prefix string) {
 	ctx := context.Background()
