@@ -61,7 +61,9 @@ type Inbound struct {
 	DedupeKey string
 }
 
-// Member is what nuanjia keeps about a follower of the account.
+// Member is what nuanjia keeps about a follower of the account. The times
+// handed to a handler count the push being answered, but may miss pushes of
+// the last fraction of a second: the webhook writes them in bulk.
 type Member struct {
 	OpenID        string     `db:"openid" json:"openid"`
 	FirstSeen     time.Time  `db:"first_seen" json:"first_seen"`

@@ -83,7 +83,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		o(&cfg)
 	}
 	replies := st.NewReplyLog(quietLog())
-	inbound := st.NewInboundBatcher()
+	inbound := st.NewInboundBatcher(quietLog())
 	h.wh = bot.NewWebhook(cfg, rd, inbound, replies, router, wx, quietLog())
 	t.Cleanup(func() { h.wh.Wait(); inbound.Close(); replies.Close() })
 	h.replies = replies

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -17,11 +18,19 @@ import (
 // commit, so under load each costs PostgreSQL a fraction of a round trip;
 // alone, a push is written at once. Every caller still waits for its own
 // push to be committed before WeChat is answered.
+//
+// Pushes from members already stored that change nothing about them go
+// through a cheaper statement that does not write the member rows; those
+// members' last-seen times are written a moment later, in bulk.
 type InboundBatcher struct {
-	st    *Store
-	queue chan *inboundCall
-	done  sync.WaitGroup
-	once  sync.Once
+	st      *Store
+	log     *slog.Logger
+	queue   chan *inboundCall
+	touches chan touch
+	stop    chan struct{}
+	done    sync.WaitGroup // batch writers
+	touched sync.WaitGroup // the touch writer
+	once    sync.Once
 }
 
 type inboundCall struct {
@@ -44,15 +53,28 @@ const (
 	inboundWriters = 4
 	// inboundTimeout bounds one batch's statement.
 	inboundTimeout = 5 * time.Second
+	// touchEvery is how often last-seen times are written: a member's
+	// stored times lag their pushes by at most about this much.
+	touchEvery = 200 * time.Millisecond
+	// deadlockDetected is PostgreSQL's SQLSTATE for a transaction it
+	// cancelled to break a deadlock.
+	deadlockDetected = "40P01"
 )
 
 // NewInboundBatcher starts the writers; Close stops them.
-func (s *Store) NewInboundBatcher() *InboundBatcher {
-	b := &InboundBatcher{st: s, queue: make(chan *inboundCall, inboundBatch*inboundWriters)}
+func (s *Store) NewInboundBatcher(log *slog.Logger) *InboundBatcher {
+	b := &InboundBatcher{
+		st: s, log: log,
+		queue:   make(chan *inboundCall, inboundBatch*inboundWriters),
+		touches: make(chan touch, inboundBatch*inboundWriters),
+		stop:    make(chan struct{}),
+	}
 	for range inboundWriters {
 		b.done.Add(1)
 		go b.write()
 	}
+	b.touched.Add(1)
+	go b.touch()
 	return b
 }
 
@@ -80,31 +102,20 @@ func (b *InboundBatcher) RecordJob(ctx context.Context, in bot.Inbound) (bool, e
 	return b.st.RecordJob(ctx, in)
 }
 
-// writeBatch writes one batch, once more if PostgreSQL broke a deadlock by
-// cancelling it: the second try finds the other batch committed.
-func (b *InboundBatcher) writeBatch(ins []bot.Inbound) ([]inboundResult, error) {
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), inboundTimeout)
-		res, err := b.st.recordInbounds(ctx, ins)
-		cancel()
-		var pqErr *pq.Error
-		if attempt == 0 && errors.As(err, &pqErr) && pqErr.Code == deadlockDetected {
-			continue
-		}
-		return res, err
-	}
-}
-
-// deadlockDetected is PostgreSQL's SQLSTATE for a transaction it cancelled
-// to break a deadlock.
-const deadlockDetected = "40P01"
-
-// Close stops the writers once the queued pushes are written.
+// Close stops the writers once the queued pushes, and the last-seen times
+// they move, are written. The webhook must have stopped calling.
 func (b *InboundBatcher) Close() {
-	b.once.Do(func() { close(b.queue) })
+	b.once.Do(func() {
+		close(b.queue)
+		b.done.Wait()
+		close(b.stop)
+	})
 	b.done.Wait()
+	b.touched.Wait()
 }
 
+// write takes batches off the queue, one push per member per batch, and
+// hands each caller its result.
 func (b *InboundBatcher) write() {
 	defer b.done.Done()
 	var carry []*inboundCall // pushes from a member already in the last batch
@@ -147,13 +158,120 @@ func (b *InboundBatcher) write() {
 		for k, c := range batch {
 			ins[k] = c.in
 		}
-		res, err := b.writeBatch(ins)
+		res, known, err := b.writeBatch(ins)
 		for k, c := range batch {
 			if err != nil {
 				c.result <- inboundOutcome{err: err}
-			} else {
-				c.result <- inboundOutcome{inboundResult: res[k]}
+				continue
 			}
+			c.result <- inboundOutcome{inboundResult: res[k]}
+			if known[k] && res[k].fresh {
+				b.touches <- touchOf(c.in)
+			}
+		}
+	}
+}
+
+// writeBatch stores a batch: pushes that leave their known member as it
+// was through the cheap statement, the rest through the full one. known
+// marks the pushes whose member times are still to be touched.
+func (b *InboundBatcher) writeBatch(ins []bot.Inbound) (res []inboundResult, known []bool, err error) {
+	res, known = make([]inboundResult, len(ins)), make([]bool, len(ins))
+	var plain []bot.Inbound
+	for _, in := range ins {
+		if !changesMember(in) {
+			plain = append(plain, in)
+		}
+	}
+	stored := map[string]inboundResult{}
+	if len(plain) > 0 {
+		err = retryDeadlock(func(ctx context.Context) (err error) {
+			stored, err = b.st.recordKnownMembers(ctx, plain)
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	var rest []bot.Inbound
+	var restAt []int
+	for k, in := range ins {
+		if r, ok := stored[in.DedupeKey]; ok {
+			res[k], known[k] = r, true
+			continue
+		}
+		rest, restAt = append(rest, in), append(restAt, k)
+	}
+	if len(rest) == 0 {
+		return res, known, nil
+	}
+	var full []inboundResult
+	err = retryDeadlock(func(ctx context.Context) (err error) {
+		full, err = b.st.recordInbounds(ctx, rest)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, k := range restAt {
+		res[k] = full[j]
+	}
+	return res, known, nil
+}
+
+// retryDeadlock runs a statement, once more if PostgreSQL cancelled it to
+// break a deadlock: the second try finds the other transaction committed.
+func retryDeadlock(run func(ctx context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), inboundTimeout)
+		err := run(ctx)
+		cancel()
+		var pqErr *pq.Error
+		if attempt == 0 && errors.As(err, &pqErr) && pqErr.Code == deadlockDetected {
+			continue
+		}
+		return err
+	}
+}
+
+// touch collects last-seen times, the latest per member, and writes them
+// every touchEvery, and once more when the batcher closes.
+func (b *InboundBatcher) touch() {
+	defer b.touched.Done()
+	pending := map[string]touch{}
+	add := func(t touch) {
+		if old, seen := pending[t.openID]; seen {
+			t = old.later(t)
+		}
+		pending[t.openID] = t
+	}
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		batch := make([]touch, 0, len(pending))
+		for _, t := range pending {
+			batch = append(batch, t)
+		}
+		clear(pending)
+		// Member rows are locked in openid order, as the batches do.
+		sort.Slice(batch, func(i, j int) bool { return batch[i].openID < batch[j].openID })
+		if err := retryDeadlock(func(ctx context.Context) error { return b.st.touchMembers(ctx, batch) }); err != nil {
+			b.log.Warn("last-seen times not written", "members", len(batch), "error", err)
+		}
+	}
+	tick := time.NewTicker(touchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case t := <-b.touches:
+			add(t)
+		case <-tick.C:
+			flush()
+		case <-b.stop:
+			drainInto(b.touches, cap(b.touches), add)
+			flush()
+			return
 		}
 	}
 }

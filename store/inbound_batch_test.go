@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"nuanjia/bot"
 )
 
 // Many pushes at once, several from the same member and some delivered
@@ -14,8 +18,7 @@ import (
 // and exactly one delivery of each push is told it is fresh.
 func TestInboundBatcherStoresEachPushOnce(t *testing.T) {
 	s := newStore(t)
-	b := s.NewInboundBatcher()
-	defer b.Close()
+	b := s.NewInboundBatcher(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	const pushes, members = 120, 10
 	var fresh atomic.Int64
 	var wg sync.WaitGroup
@@ -40,6 +43,7 @@ func TestInboundBatcherStoresEachPushOnce(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	b.Close() // writes the last-seen times still pending
 	if got := fresh.Load(); got != pushes {
 		t.Errorf("%d deliveries were fresh, want %d (one per push)", got, pushes)
 	}
@@ -48,5 +52,39 @@ func TestInboundBatcherStoresEachPushOnce(t *testing.T) {
 	}
 	if n := countRows(t, s, "members", "true"); n != members {
 		t.Errorf("stored %d members, want %d", n, members)
+	}
+}
+
+// A member's stored times follow their latest push, whichever statement
+// stored it: the first push creates the member, later ones leave the row
+// alone and move the times on in bulk.
+func TestInboundBatcherKeepsLastSeenTimes(t *testing.T) {
+	s := newStore(t)
+	b := s.NewInboundBatcher(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	for i := range 5 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		if _, fresh, err := b.RecordInbound(ctx, textPush("o-wu", int64(7000+i), "你好", at)); err != nil || !fresh {
+			t.Fatalf("push %d: fresh %v, %v", i, fresh, err)
+		}
+	}
+	click := eventPush("o-wu", bot.EventClick, "contact", t0.Add(5*time.Hour))
+	m, fresh, err := b.RecordInbound(ctx, click)
+	if err != nil || !fresh {
+		t.Fatalf("menu click: fresh %v, %v", fresh, err)
+	}
+	// The push being answered always counts in the member handed on.
+	if !m.LastSeen.Equal(t0.Add(5 * time.Hour)) {
+		t.Errorf("member handed to the router was last seen %v, want %v", m.LastSeen, t0.Add(5*time.Hour))
+	}
+	b.Close()
+	stored := member(t, s, "o-wu")
+	if !stored.FirstSeen.Equal(t0) || !stored.LastSeen.Equal(t0.Add(5*time.Hour)) ||
+		stored.LastInboundAt == nil || !stored.LastInboundAt.Equal(t0.Add(4*time.Hour)) {
+		t.Errorf("stored member = first %v, last %v, inbound %v; want %v, %v, %v (a menu click opens no 48-hour window)",
+			stored.FirstSeen, stored.LastSeen, stored.LastInboundAt, t0, t0.Add(5*time.Hour), t0.Add(4*time.Hour))
+	}
+	if n := countRows(t, s, "messages", "openid = 'o-wu' AND direction = 'in'"); n != 6 {
+		t.Errorf("stored %d pushes, want 6", n)
 	}
 }

@@ -103,11 +103,11 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	var (
 		openIDs, types, events, keys, texts, dedupe, scenes = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		ats         = make([]time.Time, n)
-		msgIDs      = make([]sql.NullInt64, n)
-		lats, lngs  = make([]sql.NullFloat64, n), make([]sql.NullFloat64, n)
-		subscribed  = make([]sql.NullBool, n)
-		opensWindow = make([]bool, n)
+		ats        = make([]time.Time, n)
+		msgIDs     = make([]sql.NullInt64, n)
+		lats, lngs = make([]sql.NullFloat64, n), make([]sql.NullFloat64, n)
+		subscribed = make([]sql.NullBool, n)
+		window     = make([]bool, n)
 	)
 	for k, in := range ins {
 		openIDs[k], ats[k], types[k], events[k], keys[k], texts[k] = in.OpenID, in.At, in.Type, in.Event, in.EventKey, in.Text
@@ -121,9 +121,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 		case bot.EventUnsubscribe:
 			subscribed[k] = sql.NullBool{Bool: false, Valid: true}
 		}
-		// Messages typed by the member open WeChat's 48-hour window; menu
-		// clicks and follows only open a one-minute one, not tracked here.
-		opensWindow[k] = in.Type != bot.TypeEvent
+		window[k] = opensWindow(in)
 	}
 	stmt, err := s.prepared(ctx, sqlRecordInbound)
 	if err != nil {
@@ -132,7 +130,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	rows, err := stmt.QueryxContext(ctx, pq.StringArray(openIDs), pq.Array(ats), pq.StringArray(types),
 		pq.StringArray(events), pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs),
 		pq.StringArray(dedupe), pq.Array(lats), pq.Array(lngs), pq.Array(subscribed),
-		pq.BoolArray(opensWindow), pq.StringArray(scenes))
+		pq.BoolArray(window), pq.StringArray(scenes))
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
@@ -200,6 +198,11 @@ func (s *Store) RecordJob(ctx context.Context, in bot.Inbound) (fresh bool, err 
 	}
 	return true, nil
 }
+
+// opensWindow: messages typed by the member open WeChat's 48-hour
+// customer-service window; menu clicks and follows only open a one-minute
+// one, which nuanjia does not track.
+func opensWindow(in bot.Inbound) bool { return in.Type != bot.TypeEvent }
 
 // sceneBranch is the branch id carried by a branch's QR code: WeChat sends
 // "qrscene_<scene>" when the code made someone follow, "<scene>" on SCAN.

@@ -136,7 +136,7 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	router := bot.NewRouter(knowledge, a.rd, log)
 	handlers.Register(router, handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st})
 	a.replies = a.st.NewReplyLog(log)
-	a.inbound = a.st.NewInboundBatcher()
+	a.inbound = a.st.NewInboundBatcher(log)
 	a.webhook = bot.NewWebhook(bot.WebhookConfig{
 		Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey,
 	}, a.rd, a.inbound, a.replies, router, wx, log)
