@@ -80,21 +80,9 @@ func (s *Store) recordKnownMembers(ctx context.Context, ins []bot.Inbound) (map[
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
-	defer rows.Close()
-	byKey := make(map[string]inboundResult, n)
-	for rows.Next() {
-		var row struct {
-			bot.Member
-			DedupeKey string `db:"dedupe_key"`
-			Fresh     bool   `db:"fresh"`
-		}
-		if err := rows.StructScan(&row); err != nil {
-			return nil, fmt.Errorf("record message: %w", err)
-		}
-		byKey[row.DedupeKey] = inboundResult{member: row.Member, fresh: row.Fresh}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("record message: %w", err)
+	byKey, err := scanInboundResults(rows, n)
+	if err != nil {
+		return nil, err
 	}
 	// The rows were read before these pushes' times are written; the member
 	// handed on already counts them.

@@ -134,6 +134,24 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
+	byKey, err := scanInboundResults(rows, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]inboundResult, n)
+	for k, in := range ins {
+		r, ok := byKey[in.DedupeKey]
+		if !ok {
+			return nil, fmt.Errorf("record message: no result for %s", in.DedupeKey)
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+// scanInboundResults reads the rows both push statements return, one per
+// stored push, keyed by dedupe key.
+func scanInboundResults(rows *sqlx.Rows, n int) (map[string]inboundResult, error) {
 	defer rows.Close()
 	byKey := make(map[string]inboundResult, n)
 	for rows.Next() {
@@ -150,15 +168,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
-	out := make([]inboundResult, n)
-	for k, in := range ins {
-		r, ok := byKey[in.DedupeKey]
-		if !ok {
-			return nil, fmt.Errorf("record message: no result for %s", in.DedupeKey)
-		}
-		out[k] = r
-	}
-	return out, nil
+	return byKey, nil
 }
 
 // RecordReplies stores replies the bot sent, in one statement.
