@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"nuanjia/bot"
@@ -36,12 +35,14 @@ SELECT k.openid, k.first_seen, k.last_seen, k.subscribed, k.last_inbound_at, k.b
 FROM k LEFT JOIN i USING (dedupe_key)`
 
 	// sqlTouchMembers moves members' last-seen times forward, in bulk, for
-	// pushes stored by sqlRecordKnownMembers.
+	// pushes stored by sqlRecordKnownMembers. Its commit does not wait for
+	// the disk: the times can be rebuilt from the messages, which are.
 	sqlTouchMembers = `
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE members mb SET
 	last_seen       = GREATEST(mb.last_seen, t.at),
 	last_inbound_at = GREATEST(mb.last_inbound_at, t.inbound_at)
-FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t (openid, at, inbound_at)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t (openid, at, inbound_at), async
 WHERE mb.openid = t.openid`
 )
 
@@ -129,21 +130,16 @@ func (t touch) later(o touch) touch {
 	return t
 }
 
-// touchMembers writes touches in one statement. Its commit does not wait
-// for the disk: the times can be rebuilt from the messages, which are
-// durable.
+// touchMembers writes touches in one statement.
 func (s *Store) touchMembers(ctx context.Context, ts []touch) error {
 	ids, ats, inbound := make([]string, len(ts)), make([]time.Time, len(ts)), make([]sql.NullTime, len(ts))
 	for k, t := range ts {
 		ids[k], ats[k], inbound[k] = t.openID, t.at, t.inboundAt
 	}
-	err := s.Transact(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, sqlAsyncCommit); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, sqlTouchMembers, pq.StringArray(ids), pq.Array(ats), pq.Array(inbound))
-		return err
-	})
+	stmt, err := s.prepared(ctx, sqlTouchMembers)
+	if err == nil {
+		_, err = stmt.ExecContext(ctx, pq.StringArray(ids), pq.Array(ats), pq.Array(inbound))
+	}
 	if err != nil {
 		return fmt.Errorf("touch members: %w", err)
 	}

@@ -50,14 +50,17 @@ SELECT m.*, p.dedupe_key, i.dedupe_key IS NOT NULL AS fresh
 FROM p JOIN m USING (openid) LEFT JOIN i USING (dedupe_key)`
 
 	// sqlRecordReplies stores a batch of replies.
+	// A reply record is the bot's own log, not something a member sent: its
+	// commit need not wait for the disk (set_config(…, true) lasts for this
+	// statement's own transaction). A crash may lose the last fraction of a
+	// second of them; the pushes they answer are already durable.
 	sqlRecordReplies = `
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO messages (openid, direction, type, text, channel, intent, at)
 SELECT openid, 'out', 'text', text, channel, intent, at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-	AS r (openid, text, channel, intent, at)
+	AS r (openid, text, channel, intent, at), async
 WHERE text <> ''`
-
-	sqlAsyncCommit = `SET LOCAL synchronous_commit TO OFF`
 
 	sqlInsertJob = `INSERT INTO send_jobs (dedupe_key, event, wechat_msg_id, status, at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING true`
@@ -179,17 +182,11 @@ func (s *Store) RecordReplies(ctx context.Context, replies []bot.SentReply) erro
 	for i, r := range replies {
 		openIDs[i], texts[i], channels[i], intents[i], ats[i] = r.OpenID, r.Text, r.Channel, string(r.Intent), r.At
 	}
-	err := s.Transact(ctx, func(tx *sqlx.Tx) error {
-		// A reply record is the bot's own log, not something a member sent:
-		// it need not wait for the disk. A crash may lose the last fraction
-		// of a second of them; the pushes they answer are already durable.
-		if _, err := tx.ExecContext(ctx, sqlAsyncCommit); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, sqlRecordReplies, pq.StringArray(openIDs), pq.StringArray(texts),
+	stmt, err := s.prepared(ctx, sqlRecordReplies)
+	if err == nil {
+		_, err = stmt.ExecContext(ctx, pq.StringArray(openIDs), pq.StringArray(texts),
 			pq.StringArray(channels), pq.StringArray(intents), pq.Array(ats))
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("record replies: %w", err)
 	}
