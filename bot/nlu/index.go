@@ -64,10 +64,12 @@ type Index struct {
 	lexMaxLen int // in runes
 
 	py      pyTrie             // toneless pinyin of lexicon words → surface
+	pySyl   map[string]bool    // every toneless Mandarin syllable, for syllable boundaries
 	english map[string]bool    // Latin words that are not pinyin
 	syl     map[rune][]int     // readings of runes that occur in place names' or FAQ keywords' syllables
 	places  map[int][]placeSeq // first syllable → place spellings
 	sounds  map[int][]soundSeq // first syllable → FAQ keyword spellings
+	harm    map[rune][][]rune  // passiveHarm words by first rune
 	faqs    *bm25
 }
 
@@ -160,6 +162,24 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 			}
 		}
 	}
+	// Longer everyday names of a keyword's benefit (奖扶金 for 奖扶) point
+	// at the same FAQs; being three characters long they also get
+	// sound-alike matching (奖服金).
+	for _, a := range keywordAliases() {
+		k, ok := ix.lex[strings.ReplaceAll(n.Normalize(a[1]), " ", "")]
+		if !ok || len(ix.entries[k].faqs) == 0 {
+			continue
+		}
+		faqs := slices.Clone(ix.entries[k].faqs)
+		if e := get(a[0]); e != nil {
+			for _, fi := range faqs {
+				if !slices.Contains(e.faqs, fi) {
+					e.faqs = append(e.faqs, fi)
+				}
+			}
+			e.weights[policy] = max(e.weights[policy], 2)
+		}
+	}
 	for _, c := range cues() {
 		if e := get(c.word); e != nil {
 			k := intentIndex(c.intent)
@@ -181,6 +201,11 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 		if e := get(u); e != nil {
 			e.urgent = true
 		}
+	}
+	ix.harm = map[rune][][]rune{}
+	for _, h := range passiveHarm() {
+		rs := []rune(n.Normalize(h))
+		ix.harm[rs[0]] = append(ix.harm[rs[0]], rs)
 	}
 	ix.buildPinyin(placeWords)
 	ix.faqs = newBM25(n, kb.FAQs, mode)
@@ -335,8 +360,19 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 		// words, whereas a cue like 有人管 has homophones in ordinary
 		// phrases (有人关注).
 		keyword := e.branch < 0 && len(e.faqs) > 0 && len(rd) >= 3
-		for _, sp := range spellings(rd, 4) {
+		// Typed pinyin of a two-character word is read with each
+		// character's usual reading only: go-pinyin also lists rare readings
+		// (助 chú), and two syllables spelled with one of those are far more
+		// often another, common word (bu chu = 不出, not 补助). Longer words
+		// are distinctive enough to keep their heteronyms (yinhang for 银行).
+		typed := rd
+		if len(rd) == 2 {
+			typed = [][]string{rd[0][:1], rd[1][:1]}
+		}
+		for _, sp := range spellings(typed, 4) {
 			ix.py.insert(strings.Join(sp, ""), w)
+		}
+		for _, sp := range spellings(rd, 4) {
 			if e.branch < 0 && !keyword {
 				continue
 			}
@@ -359,6 +395,7 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 	// Readings of every rune that could spell such a syllable, from
 	// go-pinyin's table, made toneless with the Normalizer's tone map.
 	ix.syl = map[rune][]int{}
+	ix.pySyl = map[string]bool{}
 	for r, s := range pinyin.PinyinDict {
 		var ids []int
 		for _, rd := range strings.Split(s, ",") {
@@ -368,6 +405,11 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 					c = t
 				}
 				b.WriteRune(c)
+			}
+			// Vowelless interjections (m, n, ng, hm) would let almost any
+			// letter run split anywhere; they are no boundary evidence.
+			if sy := b.String(); isLatinWord(sy) && strings.ContainsAny(sy, "aeiouv") {
+				ix.pySyl[sy] = true
 			}
 			if id, ok := sylID[b.String()]; ok && !slices.Contains(ids, id) {
 				ids = append(ids, id)
@@ -394,11 +436,12 @@ func (ix *Index) resolvePinyin(norm string) string {
 		return norm
 	}
 	var out strings.Builder
-	var run []byte // letters of the pending non-English words
+	var run []byte   // letters of the pending non-English words
+	var starts []int // where in run each typed word starts
 	flush := func() {
 		if len(run) > 0 {
-			ix.segment(&out, run)
-			run = run[:0]
+			ix.segment(&out, run, starts)
+			run, starts = run[:0], starts[:0]
 		}
 	}
 	for i := 0; i < len(norm); {
@@ -415,6 +458,7 @@ func (ix *Index) resolvePinyin(norm string) string {
 				out.WriteString(w)
 				out.WriteByte(' ')
 			} else {
+				starts = append(starts, len(run))
 				run = append(run, w...)
 			}
 			i = j
@@ -434,9 +478,13 @@ func (ix *Index) resolvePinyin(norm string) string {
 
 // segment covers letters with as many lexicon spellings as possible
 // (fewest pieces on a tie) and writes the surfaces; uncovered letters are
-// kept, set off by spaces.
-func (ix *Index) segment(out *strings.Builder, letters []byte) {
+// kept, typed words set off by spaces. A spelling must start and end on a
+// syllable boundary of what the member typed, so a word is rewritten only
+// when whole syllables spell it: "xinzhou" (xin|zhou) never yields a word
+// spelled "xinz…" or "…nzhou".
+func (ix *Index) segment(out *strings.Builder, letters []byte, starts []int) {
 	n := len(letters)
+	cut := ix.syllableCuts(letters, starts)
 	type cell struct{ covered, pieces, from, node int }
 	best := make([]cell, n+1)
 	for i := 1; i <= n; i++ {
@@ -446,12 +494,16 @@ func (ix *Index) segment(out *strings.Builder, letters []byte) {
 		return a.covered > b.covered || (a.covered == b.covered && a.pieces < b.pieces)
 	}
 	for i := 0; i < n; i++ {
-		if best[i].covered < 0 {
+		if best[i].covered < 0 || !cut[i] {
 			continue
 		}
-		skip := cell{best[i].covered, best[i].pieces, i, -1}
-		if better(skip, best[i+1]) {
-			best[i+1] = skip
+		// Leave the next syllable (or unparsed word) as typed.
+		next := i + 1
+		for next < n && !cut[next] {
+			next++
+		}
+		if skip := (cell{best[i].covered, best[i].pieces, i, -1}); better(skip, best[next]) {
+			best[next] = skip
 		}
 		node := 0
 		for j := i; j < n; j++ {
@@ -459,7 +511,7 @@ func (ix *Index) segment(out *strings.Builder, letters []byte) {
 			if node == 0 {
 				break
 			}
-			if ix.py.surface[node] != "" {
+			if ix.py.surface[node] != "" && cut[j+1] {
 				c := cell{best[i].covered + j + 1 - i, best[i].pieces + 1, i, node}
 				if better(c, best[j+1]) {
 					best[j+1] = c
@@ -479,10 +531,66 @@ func (ix *Index) segment(out *strings.Builder, letters []byte) {
 		for j > 0 && best[j].node <= 0 {
 			j = best[j].from
 		}
-		pieces = append(pieces, " "+string(letters[j:i])+" ")
+		var b strings.Builder
+		b.WriteByte(' ')
+		for k := j; k < i; k++ {
+			if k > j && slices.Contains(starts, k) {
+				b.WriteByte(' ')
+			}
+			b.WriteByte(letters[k])
+		}
+		b.WriteByte(' ')
+		pieces = append(pieces, b.String())
 		i = j
 	}
 	for k := len(pieces) - 1; k >= 0; k-- {
 		out.WriteString(pieces[k])
 	}
+}
+
+// syllableCuts marks the positions of letters where a spelling may start or
+// end: the edges of each typed word, and inside a word every boundary of
+// some split of the whole word into Mandarin syllables. A word that splits
+// no way (English, a typo) can only be taken whole.
+func (ix *Index) syllableCuts(letters []byte, starts []int) []bool {
+	n := len(letters)
+	cut := make([]bool, n+1)
+	fwd, bwd := make([]bool, n+1), make([]bool, n+1)
+	const maxSyl = 6 // zhuang, shuang
+	for w, a := range starts {
+		b := n
+		if w+1 < len(starts) {
+			b = starts[w+1]
+		}
+		cut[a], cut[b] = true, true
+		fwd[a] = true
+		for i := a; i < b; i++ {
+			if !fwd[i] {
+				continue
+			}
+			for j := i + 1; j <= min(b, i+maxSyl); j++ {
+				if ix.pySyl[string(letters[i:j])] {
+					fwd[j] = true
+				}
+			}
+		}
+		if !fwd[b] {
+			continue
+		}
+		bwd[b] = true
+		for j := b; j > a; j-- {
+			if !bwd[j] {
+				continue
+			}
+			for i := j - 1; i >= max(a, j-maxSyl); i-- {
+				if ix.pySyl[string(letters[i:j])] {
+					bwd[i] = true
+				}
+			}
+		}
+		for i := a; i <= b; i++ {
+			cut[i] = cut[i] || (fwd[i] && bwd[i])
+		}
+	}
+	return cut
 }

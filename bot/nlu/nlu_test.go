@@ -76,10 +76,35 @@ func TestPinyinAndHomophones(t *testing.T) {
 		{"宏发煤矿电话", bot.IntentContact, "longshan-hongfa"},
 		{"记生协电话", bot.IntentContact, ""},
 		{"我在新州工资被拖欠", bot.IntentHelp, "longlin-xinzhou"},
+		{"yinhangka bei dongjie le gongzi qu bu chulai", bot.IntentHelp, ""},
 	} {
 		u := ix.Understand(c.in)
 		if u.Intent != c.intent || u.Branch != c.branch {
 			t.Errorf("Understand(%q) = %s/%q (norm %q), want %s/%q", c.in, u.Intent, u.Branch, u.Norm, c.intent, c.branch)
+		}
+	}
+}
+
+// TestPinyinWholeSyllables checks that typed pinyin becomes a word only
+// when whole syllables spell it with its characters' usual readings.
+func TestPinyinWholeSyllables(t *testing.T) {
+	ix, err := New(normalizer(t), demoKB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, want, not string }{
+		{"qu bu chulai", "", "补助"}, // 助 has a rare reading chú: bu chu is 不出
+		{"buzhu", "补助", ""},
+		{"gongzi qu bu chulai", "工资", "补助"},
+		{"fangdongbutuiyajin", "房东", ""}, // joined words still split
+		{"longlinxinzhou", "隆林新州", ""},
+	} {
+		norm := ix.Understand(c.in).Norm
+		if c.want != "" && !strings.Contains(norm, c.want) {
+			t.Errorf("norm(%q) = %q, want it to contain %s", c.in, norm, c.want)
+		}
+		if c.not != "" && strings.Contains(norm, c.not) {
+			t.Errorf("norm(%q) = %q, must not contain %s", c.in, norm, c.not)
 		}
 	}
 }

@@ -16,6 +16,8 @@ const (
 	policyFromIR = 3.0  // intent weight of a fully covered FAQ match
 	statusCombo  = 4.0  // an earlier request plus a progress question
 	branchWhere  = 2.0  // a named branch plus where/phone: its card
+	eraseData    = 2.0  // an erase verb plus the data it erases
+	harmWindow   = 8    // runes after 被/遭 in which a harm word makes it passive
 )
 
 // match is a lexicon word found in the text, by rune offsets.
@@ -118,6 +120,17 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	} else if personalContact > 0 {
 		contactAsk = true
 	}
+	// A verb that only sometimes erases (清掉) does when it has the member's
+	// data for object: "把我登记的东西都清掉".
+	if marks&(markErase|markPersonal) == markErase|markPersonal {
+		scores[intentIndex(bot.IntentForget)] += eraseData
+	}
+	// Something done to the member ("被人堵在厕所打了") is a trouble even
+	// when no single lexicon word names it.
+	if !trouble && ix.passive(rs) {
+		scores[help] += 3
+		trouble = true
+	}
 	// "上次说的工伤的事现在有人管没有" asks after the earlier request; its
 	// topic words only say which request.
 	if marks&(markPast|markProgress) == markPast|markProgress {
@@ -191,6 +204,24 @@ func (ix *Index) Understand(text string) bot.Understanding {
 		}
 	}
 	return u
+}
+
+// passive reports whether rs has 被 or 遭 followed, within harmWindow runes
+// of the same clause, by a harm word.
+func (ix *Index) passive(rs []rune) bool {
+	for i, r := range rs {
+		if r != '被' && r != '遭' {
+			continue
+		}
+		for k := i + 1; k < len(rs) && k <= i+harmWindow && rs[k] != ' '; k++ {
+			for _, h := range ix.harm[rs[k]] {
+				if len(h) <= len(rs)-k && slices.Equal(rs[k:k+len(h)], h) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // askable intents are the ones the numbered question offers.
