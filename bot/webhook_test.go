@@ -46,6 +46,7 @@ type harness struct {
 	signer  wxtest.Signer
 	now     time.Time
 	seq     int64
+	logs    *lockedBuffer // everything the webhook and its parts logged
 }
 
 type harnessOption func(*bot.WebhookConfig)
@@ -57,6 +58,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	rd := testkit.Redis(t)
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	fake := wxtest.NewFakeAPI()
 	fake.SetCredentials(testAppID, "secret")
@@ -64,17 +67,17 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(fakeSrv.Close)
 	wx, err := wxapi.New(wxapi.Config{
 		AppID: testAppID, AppSecret: "secret", BaseURL: fakeSrv.URL,
-		Tokens: store.NewRedisTokens(rd.Client(), rd.Prefix()), Logger: quietLog(),
+		Tokens: store.NewRedisTokens(rd.Client(), rd.Prefix()), Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	ix := testkit.Index(t)
-	router := bot.NewRouter(ix, rd, quietLog())
+	router := bot.NewRouter(ix, rd, log)
 	handlers.Register(router, handlers.Deps{Knowledge: ix, Choices: rd, Prefs: st})
 
-	h := &harness{t: t, st: st, rd: rd, fake: fake, router: router,
+	h := &harness{t: t, st: st, rd: rd, fake: fake, router: router, logs: logs,
 		signer: wxtest.Signer{Token: testToken, AppID: testAppID, AESKey: testAESKey},
 		now:    time.Unix(1764400000, 0), seq: 6054768590064713728}
 	cfg := bot.WebhookConfig{Token: testToken, AppID: testAppID, AESKey: testAESKey,
@@ -82,15 +85,33 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	replies := st.NewReplyLog(quietLog())
-	inbound := st.NewInboundBatcher(quietLog())
-	h.wh = bot.NewWebhook(cfg, rd, inbound, replies, router, wx, quietLog())
+	replies := st.NewReplyLog(log)
+	inbound := st.NewInboundBatcher(log)
+	h.wh = bot.NewWebhook(cfg, rd, inbound, replies, router, wx, log)
 	t.Cleanup(func() { h.wh.Wait(); inbound.Close(); replies.Close() })
 	h.replies = replies
 	return h
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // msgID returns a fresh MsgId.
 func (h *harness) msgID() int64 { h.seq++; return h.seq }
@@ -631,5 +652,54 @@ func TestHealth(t *testing.T) {
 	health.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "redis") {
 		t.Errorf("redis down: got %d %q, want 503 naming redis", rec.Code, rec.Body.String())
+	}
+}
+
+// Members' words, phone numbers and whereabouts never reach the logs, on
+// the happy path or on the paths that log most: refusals, retries, a
+// panicking handler, a late reply WeChat refuses.
+func TestLogsKeepMembersPrivate(t *testing.T) {
+	h := newHarness(t, func(c *bot.WebhookConfig) {
+		c.ReplyDeadline = 100 * time.Millisecond
+		c.Now = time.Now
+	})
+	const words, phone = "我叫王小梅老板欠我工资", "13912345678"
+	const lat, lng = 24.77654, 105.34321
+	text := words + "电话" + phone
+	now := time.Now().Unix()
+	post := func(xml string, mutate func(url.Values)) {
+		q, body := h.signer.Safe(xml, time.Now().Unix(), h.nonce())
+		if mutate != nil {
+			mutate(q)
+		}
+		h.do(http.MethodPost, q, body)
+	}
+	textPush := wxtest.Text("o-private", account, text, h.msgID(), now)
+	post(textPush, nil)
+	post(textPush, nil) // a retry
+	post(wxtest.Location("o-private", account, lat, lng, "新州镇"+phone, h.msgID(), now), nil)
+	post(wxtest.LocationEvent("o-private", account, lat, lng, 30, now), nil)
+	post(wxtest.Text("o-private", account, text, h.msgID(), now), func(q url.Values) { q.Set("msg_signature", "bad") })
+	h.router.Register(bot.IntentHelp, bot.HandlerFunc(func(context.Context, *bot.Request) (bot.Reply, error) {
+		panic("handler bug")
+	}))
+	post(wxtest.Text("o-private", account, words, h.msgID(), now), nil)
+	// A late reply that WeChat refuses: the failure is logged, the words not.
+	h.router.Register(bot.IntentGreeting, slowHandler{delay: 300 * time.Millisecond, text: "你好" + phone})
+	h.fake.FailNext("/cgi-bin/message/custom/send", 45015, 1)
+	post(wxtest.Text("o-private", account, "你好", h.msgID(), now), nil)
+	h.wh.Wait()
+	h.replies.Flush()
+
+	logs := h.logs.String()
+	for _, want := range []string{"push refused", "handler panic", "late reply not sent"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("the path that logs %q was not exercised; logs:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{words, "王小梅", phone, "24.77", "105.34", "新州镇"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
 	}
 }
