@@ -46,7 +46,7 @@ type harness struct {
 	signer  wxtest.Signer
 	now     time.Time
 	seq     int64
-	logs    *lockedBuffer // everything the webhook and its parts logged
+	logs    *testkit.LogBuffer // everything the webhook and its parts logged
 }
 
 type harnessOption func(*bot.WebhookConfig)
@@ -58,7 +58,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	rd := testkit.Redis(t)
-	logs := &lockedBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	fake := wxtest.NewFakeAPI()
@@ -94,24 +94,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // msgID returns a fresh MsgId.
 func (h *harness) msgID() int64 { h.seq++; return h.seq }

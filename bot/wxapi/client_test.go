@@ -1,13 +1,13 @@
 package wxapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"nuanjia/internal/testkit"
 	"reflect"
 	"strings"
 	"sync"
@@ -29,7 +29,7 @@ type env struct {
 	url    string
 	rdb    *redis.Client
 	prefix string
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 	fake := wxtest.NewFakeAPI()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	return &env{fake: fake, url: srv.URL, rdb: rdb, prefix: prefix, logs: &syncBuffer{}}
+	return &env{fake: fake, url: srv.URL, rdb: rdb, prefix: prefix, logs: &testkit.LogBuffer{}}
 }
 
 func (e *env) client(t *testing.T, mod ...func(*wxapi.Config)) *wxapi.Client {
@@ -56,23 +56,6 @@ func (e *env) client(t *testing.T, mod ...func(*wxapi.Config)) *wxapi.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func lastCall(t *testing.T, f *wxtest.FakeAPI, path string) wxtest.Call {

@@ -26,7 +26,7 @@ import (
 	"github.com/go-redis/redis/v8"
 	"github.com/silenceper/wechat/v2/officialaccount/message"
 
-	"nuanjia/bot/nlu"
+	"nuanjia/bot"
 	"nuanjia/config"
 	"nuanjia/internal/pgtest"
 	"nuanjia/internal/wxtest"
@@ -87,20 +87,17 @@ func bench(ctx context.Context, e env) error {
 		return err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	full, err := start(ctx, cfg, options{migrate: true, fakeAddr: "127.0.0.1:0", redisPrefix: prefix}, quiet)
+	// The knowledge base goes in before the server starts, so it serves from
+	// it exactly as a deployed server does.
+	if err := prepareBenchDB(ctx, cfg.DatabaseURL, kb); err != nil {
+		return err
+	}
+	full, err := start(ctx, cfg, options{fakeAddr: "127.0.0.1:0", redisPrefix: prefix}, quiet)
 	if err != nil {
 		return err
 	}
 	defer full.close()
 	defer cleanRedis(full.rd.Client(), prefix)
-	if err := full.st.ImportKnowledge(ctx, kb); err != nil {
-		return err
-	}
-	ix, err := buildIndex(kb)
-	if err != nil {
-		return err
-	}
-	full.webhookKnowledge(ix)
 
 	floor, err := startFloor(ctx, full.st, full.rd.Client(), cfg.WeChatToken, prefix)
 	if err != nil {
@@ -147,9 +144,18 @@ func bench(ctx context.Context, e env) error {
 	return nil
 }
 
-// webhookKnowledge swaps the bench's own index in, so the run does not
-// depend on what the database held before the import.
-func (a *app) webhookKnowledge(ix *nlu.Index) { a.knowledge.index.Store(ix) }
+// prepareBenchDB migrates the bench's schema and loads kb into it.
+func prepareBenchDB(ctx context.Context, databaseURL string, kb bot.Knowledge) error {
+	st, err := store.Open(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	return st.ImportKnowledge(ctx, kb)
+}
 
 func cleanRedis(rdb *redis.Client, prefix string) {
 	ctx := context.Background()

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"nuanjia/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -45,30 +45,13 @@ func mustRun(t *testing.T, vars map[string]string, stdin string, args ...string)
 
 // testLogger keeps the server's log lines and shows them if the test fails.
 func testLogger(t *testing.T) *slog.Logger {
-	buf := &lockedBuffer{}
+	buf := &testkit.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // An operator starting the server with nothing configured gets every

@@ -46,19 +46,18 @@ func serve(ctx context.Context, e env) error {
 // app is a running server with everything it holds, so tests and the
 // benchmark can start one in-process on a free port.
 type app struct {
-	addr      string
-	apiBase   string
-	fake      *wxtest.FakeAPI
-	st        *store.Store
-	rd        *store.Redis
-	webhook   *bot.Webhook
-	replies   *store.ReplyLog
-	inbound   *store.InboundBatcher
-	knowledge *liveKnowledge
-	srv       *http.Server
-	servers   []*http.Server
-	cancel    context.CancelFunc
-	log       *slog.Logger
+	addr    string
+	apiBase string
+	fake    *wxtest.FakeAPI
+	st      *store.Store
+	rd      *store.Redis
+	webhook *bot.Webhook
+	replies *store.ReplyLog
+	inbound *store.InboundBatcher
+	srv     *http.Server
+	servers []*http.Server
+	cancel  context.CancelFunc
+	log     *slog.Logger
 }
 
 // options are start's choices beyond the configuration.
@@ -130,7 +129,6 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	a.knowledge = knowledge
 	go knowledge.reloadEvery(bg, a.st, 15*time.Second, log)
 
 	router := bot.NewRouter(knowledge, a.rd, log)
