@@ -1,12 +1,13 @@
 # make test   vet, gofmt check, go test -race against PostgreSQL and Redis
 # make run    build, migrate, import the demo knowledge base, serve with a fake WeChat API
 # make say T="你好"   talk to the demo bot
+# make faults   fault-injection run (private PostgreSQL and Redis; FAULTS_SCALE=0.2 for a short one)
 # Services come from .ci/services (DATABASE_URL/REDIS_URL, local ones, or private ones in .run/).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .ONESHELL:
-.PHONY: test build run say bench lint clean services demo-env
+.PHONY: test build run say bench lint clean services demo-env faults
 
 # Sets DATABASE_URL and REDIS_URL in the recipe's shell (fails if services fail).
 SERVICES = svc=$$(bash .ci/services); eval "$$svc"
@@ -41,12 +42,14 @@ demo-env:
 	WECHAT_AES_KEY=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
 	HTTP_ADDR=127.0.0.1:8080
 	WECHAT_API_BASE=http://127.0.0.1:8091
+	SPOOL_DIR=.run/spool
 	DATABASE_URL='$$DATABASE_URL'
 	REDIS_URL='$$REDIS_URL'
 	EOF
 
 run: build demo-env
 	@$(DEMO_ENV)
+	go build -o bin/fakewechat ./cmd/fakewechat
 	bin/nuanjia migrate
 	bin/nuanjia import kb/demo.yaml
 	printf '%s\n' '' \
@@ -56,12 +59,19 @@ run: build demo-env
 	  'or:' \
 	  '  set -a; . .run/demo.env; set +a; bin/nuanjia say "你好"' \
 	  'Stop with Ctrl-C; stop private databases with: make clean' ''
-	exec bin/nuanjia serve --fake-wechat 127.0.0.1:8091
+	bin/fakewechat -addr 127.0.0.1:8091 &
+	fake=$$!
+	trap 'kill $$fake 2>/dev/null; wait $$fake 2>/dev/null || true' EXIT
+	bin/nuanjia serve
 
 say:
 	@[ -f .run/demo.env ] || { echo 'run "make run" first'; exit 1; }
 	$(DEMO_ENV)
 	bin/nuanjia say "$(T)"
+
+# The harness starts its own PostgreSQL and Redis (never the shared ones).
+faults:
+	go test -tags faults -count=1 -v -timeout 45m ./internal/faults/
 
 bench: build demo-env
 	@$(DEMO_ENV)

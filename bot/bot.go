@@ -27,38 +27,73 @@ const (
 
 // Kinds of inbound message (WeChat's MsgType) and of event (its Event field).
 const (
-	TypeText     = "text"
-	TypeVoice    = "voice"
-	TypeLocation = "location"
-	TypeImage    = "image"
-	TypeEvent    = "event"
+	TypeText       = "text"
+	TypeVoice      = "voice"
+	TypeLocation   = "location"
+	TypeImage      = "image"
+	TypeVideo      = "video"
+	TypeShortVideo = "shortvideo"
+	TypeLink       = "link"
+	TypeFile       = "file"
+	TypeEvent      = "event"
 
-	EventSubscribe     = "subscribe"
-	EventUnsubscribe   = "unsubscribe"
-	EventScan          = "SCAN"
-	EventClick         = "CLICK"
-	EventView          = "VIEW"
-	EventLocation      = "LOCATION"
-	EventMassSendDone  = "MASSSENDJOBFINISH"
-	EventTemplSendDone = "TEMPLATESENDJOBFINISH"
+	EventSubscribe      = "subscribe"
+	EventUnsubscribe    = "unsubscribe"
+	EventScan           = "SCAN"
+	EventClick          = "CLICK"
+	EventView           = "VIEW"
+	EventLocation       = "LOCATION"
+	EventLocationSelect = "location_select"
+	EventMassSendDone   = "MASSSENDJOBFINISH"
+	EventTemplSendDone  = "TEMPLATESENDJOBFINISH"
 )
 
-// Inbound is one push from WeChat, reduced to what nuanjia uses.
+// Inbound is one push from WeChat: every field nuanjia keeps of it.
 type Inbound struct {
-	OpenID    string    // FromUserName: the member
-	AccountID string    // ToUserName: our gh_ id
-	Type      string    // TypeText, TypeVoice, …
-	Event     string    // for TypeEvent
-	EventKey  string    // menu key, qrscene_ value, VIEW url
-	Text      string    // Content, or Recognition for voice, or Label for location
-	MsgID     int64     // MsgId for messages, MsgID for the two job-finish events
-	Status    string    // job-finish events: WeChat's status text
-	Lat, Lng  float64   // location messages only
-	Located   bool      // Lat/Lng are set
-	At        time.Time // CreateTime
+	OpenID    string // FromUserName: the member
+	AccountID string // ToUserName: our gh_ id
+	Type      string // TypeText, TypeVoice, …
+	Event     string // for TypeEvent
+	EventKey  string // menu key, qrscene_ value, VIEW url
+	// Text is what the member said: Content, Recognition for voice, Label
+	// for a location, the POI name for location_select, a link's or file's
+	// Description.
+	Text     string
+	MsgID    int64     // MsgId for messages, MsgID for the two job-finish events
+	Lat, Lng float64   // location messages, LOCATION and location_select events
+	Located  bool      // Lat/Lng are set
+	At       time.Time // CreateTime
+
+	// Media and link fields. WeChat keeps a pushed MediaId for 3 days.
+	MediaID      string // image, voice, video, shortvideo
+	PicURL       string // image
+	Format       string // voice: amr, speex…
+	ThumbMediaID string // video, shortvideo
+	Title        string // link, file
+	Description  string // link, file
+	URL          string // link
+
+	// Job is WeChat's report on a mass or template send (the two
+	// job-finish events).
+	Job JobReport
+
 	// DedupeKey identifies WeChat's retries of this push: "m:<MsgId>" for
-	// messages, "e:<FromUserName>:<CreateTime>:<Event>" for events.
+	// messages with a MsgId, "h:<openid>:<CreateTime>:<hash of the push>"
+	// for messages without one, "j:<Event>:<MsgID>" for job reports and
+	// "e:<FromUserName>:<CreateTime>:<Event>" for other events.
 	DedupeKey string
+}
+
+// JobReport is the body of a MASSSENDJOBFINISH or TEMPLATESENDJOBFINISH.
+type JobReport struct {
+	Status                        string // "send success", "sendsuccess", "failed: …"
+	Total, Filtered, Sent, Errors int    // mass sends only
+}
+
+// IsJobReport reports whether the push is WeChat's report on a send job,
+// which is kept but never answered.
+func (in Inbound) IsJobReport() bool {
+	return in.Type == TypeEvent && (in.Event == EventMassSendDone || in.Event == EventTemplSendDone)
 }
 
 // Member is what nuanjia keeps about a follower of the account. The times
@@ -83,10 +118,43 @@ func (m Member) InWindow(now time.Time) bool {
 	return m.LastInboundAt != nil && now.Sub(*m.LastInboundAt) < CustomerServiceWindow
 }
 
-// Reply is what the bot says back. An empty Text means nothing to say: the
-// webhook answers WeChat with the literal "success".
+// Reply is what the bot does about a push. Text goes back as the HTTP
+// answer when it is ready in time, else by customer-service message; More
+// follow it by customer-service message, in order; Sends are messages to
+// other people (a director's alert), carried by the outbox. All of it is
+// written in the same transaction that marks the push handled.
 type Reply struct {
-	Text string
+	Text  string
+	More  []string
+	Sends []Send
+}
+
+// Texts is every text for the member, in order.
+func (r Reply) Texts() []string {
+	if r.Text == "" {
+		return r.More
+	}
+	return append([]string{r.Text}, r.More...)
+}
+
+// Send is one message the outbox delivers to someone other than the
+// member being answered.
+type Send struct {
+	OpenID string
+	Kind   string // why it is sent: "alert", "reminder"…
+	// Channel is ChannelCustomerService or ChannelTemplate; Fallback is
+	// tried when Channel is final for this person ("" for none).
+	Channel  string
+	Fallback string
+	Text     string    // the customer-service text
+	Template *Template // the template message, for ChannelTemplate
+}
+
+// Template is a template message.
+type Template struct {
+	ID   string
+	URL  string
+	Data map[string]string
 }
 
 // Understanding is what the understanding layer made of a member's text.
@@ -122,18 +190,10 @@ type HandlerFunc func(ctx context.Context, req *Request) (Reply, error)
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, req *Request) (Reply, error) { return f(ctx, req) }
 
-// Reply channels: in the HTTP answer to the push, or as a customer-service
-// message sent afterwards.
+// Channels a message leaves by: the HTTP answer to the push, a
+// customer-service message, a template message.
 const (
 	ChannelPassive         = "passive"
 	ChannelCustomerService = "customer_service"
+	ChannelTemplate        = "template"
 )
-
-// SentReply is a reply the bot sent, for the message log.
-type SentReply struct {
-	OpenID  string
-	Text    string
-	Channel string // ChannelPassive or ChannelCustomerService
-	Intent  Intent // which handler answered
-	At      time.Time
-}

@@ -54,6 +54,10 @@ func (r *Router) Register(intent Intent, h Handler) { r.handlers[intent] = h }
 const (
 	textVoiceUnclear = "没听清你的语音，请再说一遍，或者直接打字告诉我们。"
 	textImageThanks  = "图片收到了。需要帮忙的话，请用文字简单说说情况，我们转给支部负责人。"
+	textVideoThanks  = "视频收到了。需要帮忙的话，请用文字简单说说情况，我们转给支部负责人。"
+	textLinkThanks   = "链接收到了。有问题想问的话，请直接打字告诉我们。"
+	textFileThanks   = "文件收到了。需要帮忙的话，请用文字简单说说情况，我们转给支部负责人。"
+	textOtherThanks  = "消息收到了。需要帮忙的话，请直接打字告诉我们。"
 	textHandlerError = "抱歉，系统出了点问题，请稍后再发一次。"
 	textChoiceAsk    = "想确认一下，你是想："
 	textChoiceHint   = "回复数字就行。"
@@ -98,6 +102,12 @@ func (r *Router) Route(ctx context.Context, msg Inbound, member Member) (reply R
 		return r.routeEvent(ctx, msg, member)
 	case TypeImage:
 		return Reply{Text: textImageThanks}, Understanding{Intent: IntentUnknown}, nil
+	case TypeVideo, TypeShortVideo:
+		return Reply{Text: textVideoThanks}, Understanding{Intent: IntentUnknown}, nil
+	case TypeLink:
+		return Reply{Text: textLinkThanks}, Understanding{Intent: IntentUnknown}, nil
+	case TypeFile:
+		return Reply{Text: textFileThanks}, Understanding{Intent: IntentUnknown}, nil
 	case TypeLocation:
 		// A location is sent to find the nearest branch's card.
 		u = Understanding{Text: msg.Text, Intent: IntentContact, Score: 1}
@@ -108,8 +118,9 @@ func (r *Router) Route(ctx context.Context, msg Inbound, member Member) (reply R
 		}
 	case TypeText:
 	default:
-		// Video, links, files: nothing nuanjia can act on yet.
-		return Reply{}, Understanding{Intent: IntentUnknown}, nil
+		// A kind of message WeChat added later: the member still hears
+		// that it arrived.
+		return Reply{Text: textOtherThanks}, Understanding{Intent: IntentUnknown}, nil
 	}
 	if n, ok := choiceNumber(msg.Text); ok {
 		if u, ok := r.answerChoice(ctx, msg.OpenID, n); ok {
@@ -130,6 +141,10 @@ func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Re
 	switch msg.Event {
 	case EventSubscribe, EventScan:
 		return r.dispatch(ctx, msg, member, Understanding{Intent: IntentGreeting, Score: 1})
+	case EventLocationSelect:
+		// A place picked from the menu's location button: the nearest
+		// branch's card, as for a location message.
+		return r.dispatch(ctx, msg, member, Understanding{Text: msg.Text, Intent: IntentContact, Score: 1})
 	case EventClick:
 		// Menu keys are intent names, so the menu needs no table of its own.
 		intent := Intent(strings.ToLower(strings.TrimSpace(msg.EventKey)))
@@ -138,7 +153,9 @@ func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Re
 		}
 		return r.dispatch(ctx, msg, member, Understanding{Intent: intent, Score: 1})
 	}
-	// unsubscribe, VIEW, LOCATION and job reports: recorded, not answered.
+	// unsubscribe (nobody to answer), VIEW (the member left for a page),
+	// LOCATION (WeChat reports it on its own each time the chat opens):
+	// kept, not answered.
 	return Reply{}, Understanding{Intent: IntentUnknown}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Config is every setting nuanjia reads. It is passed down explicitly.
@@ -21,12 +22,25 @@ type Config struct {
 	WeChatToken     string // WECHAT_TOKEN
 	WeChatAESKey    string // WECHAT_AES_KEY (optional)
 	WeChatAPIBase   string // WECHAT_API_BASE
+
+	// Reliable processing.
+	SpoolDir         string        // SPOOL_DIR: pushes wait here while PostgreSQL is away
+	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: how long stopping may take in all
+	SweepEvery       time.Duration // SWEEP_EVERY: how often the sweeper looks for unhandled pushes
+	SweepGrace       time.Duration // SWEEP_GRACE: how long a kept push may stay unhandled first
+	SpoolReplayEvery time.Duration // SPOOL_REPLAY_EVERY: how often the spool is moved into PostgreSQL
 }
 
 // Defaults for the optional settings.
 const (
 	DefaultHTTPAddr      = "127.0.0.1:8080"
 	DefaultWeChatAPIBase = "https://api.weixin.qq.com"
+	DefaultSpoolDir      = "spool"
+
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultSweepEvery       = 10 * time.Second
+	DefaultSweepGrace       = time.Minute
+	DefaultSpoolReplayEvery = time.Second
 )
 
 // Need names a group of settings a subcommand cannot run without.
@@ -52,6 +66,10 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		WeChatToken:     strings.TrimSpace(getenv("WECHAT_TOKEN")),
 		WeChatAESKey:    strings.TrimSpace(getenv("WECHAT_AES_KEY")),
 		WeChatAPIBase:   strings.TrimSpace(getenv("WECHAT_API_BASE")),
+		SpoolDir:        strings.TrimSpace(getenv("SPOOL_DIR")),
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = DefaultSpoolDir
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
@@ -119,6 +137,31 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 	}
 	if u, err := url.Parse(c.WeChatAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("WECHAT_API_BASE", "want a URL such as %s", DefaultWeChatAPIBase)
+	}
+	durations := []struct {
+		name     string
+		into     *time.Duration
+		def, min time.Duration
+	}{
+		{"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, DefaultShutdownTimeout, time.Second},
+		{"SWEEP_EVERY", &c.SweepEvery, DefaultSweepEvery, 100 * time.Millisecond},
+		// Shorter than a handling may take (30 s) would handle pushes
+		// twice as often as needed; the row locks keep it correct anyway.
+		{"SWEEP_GRACE", &c.SweepGrace, DefaultSweepGrace, time.Second},
+		{"SPOOL_REPLAY_EVERY", &c.SpoolReplayEvery, DefaultSpoolReplayEvery, 100 * time.Millisecond},
+	}
+	for _, d := range durations {
+		raw := strings.TrimSpace(getenv(d.name))
+		if raw == "" {
+			*d.into = d.def
+			continue
+		}
+		v, err := time.ParseDuration(raw)
+		if err != nil || v < d.min {
+			bad(d.name, "want a duration of at least %s, such as %s", d.min, d.def)
+			continue
+		}
+		*d.into = v
 	}
 	return c, errors.Join(problems...)
 }

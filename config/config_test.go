@@ -173,3 +173,31 @@ func TestLoadRequiresOnlyWhatIsNeeded(t *testing.T) {
 		t.Errorf("error %q does not name WECHAT_TOKEN and WECHAT_APP_ID", err)
 	}
 }
+
+// The reliability settings have defaults, take Go durations, and refuse
+// nonsense with a line naming the variable.
+func TestLoadReliabilitySettings(t *testing.T) {
+	c, err := load(goodEnv(), allNeeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SpoolDir != "spool" || c.ShutdownTimeout != DefaultShutdownTimeout || c.SweepGrace != DefaultSweepGrace {
+		t.Errorf("defaults: spool %q, shutdown %s, sweep grace %s", c.SpoolDir, c.ShutdownTimeout, c.SweepGrace)
+	}
+	env := goodEnv()
+	env["SPOOL_DIR"] = "/var/lib/nuanjia/spool"
+	env["SHUTDOWN_TIMEOUT"] = "20s"
+	env["SWEEP_EVERY"] = "2s"
+	if c, err = load(env, allNeeds...); err != nil {
+		t.Fatal(err)
+	}
+	if c.SpoolDir != "/var/lib/nuanjia/spool" || c.ShutdownTimeout.String() != "20s" || c.SweepEvery.String() != "2s" {
+		t.Errorf("read %q %s %s", c.SpoolDir, c.ShutdownTimeout, c.SweepEvery)
+	}
+	env["SHUTDOWN_TIMEOUT"] = "ten"
+	env["SWEEP_GRACE"] = "1ms"
+	lines := problemLines(t, func() error { _, err := load(env, allNeeds...); return err }())
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "SHUTDOWN_TIMEOUT: ") || !strings.HasPrefix(lines[1], "SWEEP_GRACE: ") {
+		t.Errorf("problems = %q, want one line each for SHUTDOWN_TIMEOUT and SWEEP_GRACE", lines)
+	}
+}

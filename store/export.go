@@ -16,9 +16,14 @@ type ExportedMessage struct {
 	EventKey  string    `db:"event_key" json:"event_key,omitempty"`
 	Text      string    `db:"text" json:"text"`
 	Channel   string    `db:"channel" json:"channel,omitempty"`
+	Status    string    `db:"status" json:"status,omitempty"` // the bot's messages: answered, sent, pending, failed…
 	Intent    string    `db:"intent" json:"intent,omitempty"`
 	Lat       *float64  `db:"lat" json:"lat,omitempty"`
 	Lng       *float64  `db:"lng" json:"lng,omitempty"`
+	MediaID   string    `db:"media_id" json:"media_id,omitempty"`
+	PicURL    string    `db:"pic_url" json:"pic_url,omitempty"`
+	Title     string    `db:"title" json:"title,omitempty"`
+	URL       string    `db:"url" json:"url,omitempty"`
 	WeChatID  *int64    `db:"wechat_msg_id" json:"wechat_msg_id,omitempty"`
 	At        time.Time `db:"at" json:"at"`
 }
@@ -39,11 +44,24 @@ type Export struct {
 
 const sqlSnapshot = `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`
 
-// Messages come in the order nuanjia stored them, which is the order things
-// happened: a push's time is WeChat's whole second, a reply's is exact, so
-// ordering by time could put a reply before the message it answers.
-const sqlSelectMemberMessages = `SELECT direction, type, event, event_key, text, channel, intent, lat, lng, wechat_msg_id, at
-	FROM messages WHERE openid = $1 ORDER BY id`
+// The member's messages and the bot's (outbox rows addressed to them), in
+// the order nuanjia wrote them. A push's time is WeChat's whole second and
+// a reply's is exact, so ordering by those could put a reply before the
+// message it answers; the times nuanjia stored them cannot (a push is kept
+// before the transaction that answers it starts).
+const sqlSelectMemberMessages = `
+SELECT direction, type, event, event_key, text, channel, status, intent, lat, lng,
+	media_id, pic_url, title, url, wechat_msg_id, at
+FROM (
+	SELECT 0 AS side, id, stored_at AS written, direction, type, event, event_key, text, channel,
+		'' AS status, intent, lat, lng, media_id, pic_url, title, url, wechat_msg_id, at
+	FROM messages WHERE openid = $1
+	UNION ALL
+	SELECT 1, id, created_at, 'out', CASE WHEN channel = 'template' THEN 'template' ELSE 'text' END, '', '', text,
+		channel, status, intent, NULL, NULL, '', '', '', '', wechat_msg_id, COALESCE(sent_at, created_at)
+	FROM outbox WHERE openid = $1
+) AS m
+ORDER BY written, side, id`
 
 // ExportMember gathers a member's data in one read-only snapshot. found is
 // false when nuanjia holds nothing about that openid.

@@ -91,14 +91,20 @@ func (b *InboundBatcher) RecordInbound(ctx context.Context, in bot.Inbound) (bot
 	case r := <-call.result:
 		return r.member, r.fresh, r.err
 	case <-ctx.Done():
-		// The batch may still commit; WeChat's retry then finds the push
-		// stored and it has no second effect.
+		// The batch may still commit; the push is then kept, and its spooled
+		// copy or WeChat's retry is recognised as a retry.
 		return bot.Member{}, false, ctx.Err()
 	}
 }
 
-// RecordJob stores a job report; these are rare and are not batched.
-func (b *InboundBatcher) RecordJob(ctx context.Context, in bot.Inbound) (bool, error) {
+// Keep stores a push, batched with others in flight (bot.Inbox).
+func (b *InboundBatcher) Keep(ctx context.Context, in bot.Inbound) (bool, error) {
+	_, fresh, err := b.RecordInbound(ctx, in)
+	return fresh, err
+}
+
+// KeepJob stores a job report; these are rare and are not batched.
+func (b *InboundBatcher) KeepJob(ctx context.Context, in bot.Inbound) (bool, error) {
 	return b.st.RecordJob(ctx, in)
 }
 
@@ -159,16 +165,44 @@ func (b *InboundBatcher) write() {
 			ins[k] = c.in
 		}
 		res, known, err := b.writeBatch(ins)
+		if err != nil && len(ins) > 1 && errors.Is(rejected(err), bot.ErrRejected) {
+			// One push PostgreSQL refuses must not fail the others: write
+			// each alone, so only the bad one is refused.
+			b.writeAlone(batch)
+			continue
+		}
 		for k, c := range batch {
 			if err != nil {
-				c.result <- inboundOutcome{err: err}
-				continue
-			}
-			c.result <- inboundOutcome{inboundResult: res[k]}
-			if known[k] && res[k].fresh {
-				b.touches <- touchOf(c.in)
+				b.deliver(c, inboundResult{}, false, err)
+			} else {
+				b.deliver(c, res[k], known[k], nil)
 			}
 		}
+	}
+}
+
+// writeAlone stores each push of a failed batch on its own.
+func (b *InboundBatcher) writeAlone(batch []*inboundCall) {
+	for _, c := range batch {
+		res, known, err := b.writeBatch([]bot.Inbound{c.in})
+		if err != nil {
+			b.deliver(c, inboundResult{}, false, err)
+		} else {
+			b.deliver(c, res[0], known[0], nil)
+		}
+	}
+}
+
+// deliver hands a caller its push's result, and queues the last-seen times
+// a fresh push of a known member moves.
+func (b *InboundBatcher) deliver(c *inboundCall, r inboundResult, known bool, err error) {
+	if err != nil {
+		c.result <- inboundOutcome{err: rejected(err)}
+		return
+	}
+	c.result <- inboundOutcome{inboundResult: r}
+	if known && r.fresh {
+		b.touches <- touchOf(c.in)
 	}
 }
 
@@ -271,6 +305,22 @@ func (b *InboundBatcher) touch() {
 		case <-b.stop:
 			drainInto(b.touches, cap(b.touches), add)
 			flush()
+			return
+		}
+	}
+}
+
+// drainInto hands add what is waiting in queue, up to max items, without
+// blocking: the batch is whatever arrived while the last write was going on.
+func drainInto[T any](queue <-chan T, max int, add func(T)) {
+	for range max {
+		select {
+		case v, ok := <-queue:
+			if !ok {
+				return
+			}
+			add(v)
+		default:
 			return
 		}
 	}

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,5 +88,45 @@ func TestInboundBatcherKeepsLastSeenTimes(t *testing.T) {
 	}
 	if n := countRows(t, s, "messages", "openid = 'o-wu' AND direction = 'in'"); n != 6 {
 		t.Errorf("stored %d pushes, want 6", n)
+	}
+}
+
+// One push PostgreSQL refuses (here a NUL byte, which a text column cannot
+// hold) among many valid ones arriving together: only that push is
+// refused, and every other is kept.
+func TestInboundBatcherRefusesABadPushAlone(t *testing.T) {
+	s := newStore(t)
+	b := s.NewInboundBatcher(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer b.Close()
+	const pushes = 60
+	bad := textPush("o-bad", 99999, "坏\x00消息", t0)
+	var wg sync.WaitGroup
+	var kept atomic.Int64
+	for i := range pushes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fresh, err := b.Keep(context.Background(), textPush(fmt.Sprintf("o-good-%d", i), int64(7000+i), "你好", t0))
+			if err != nil || !fresh {
+				t.Errorf("valid push %d: fresh %v, %v", i, fresh, err)
+				return
+			}
+			kept.Add(1)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := b.Keep(context.Background(), bad)
+		if !errors.Is(err, bot.ErrRejected) {
+			t.Errorf("bad push: %v, want ErrRejected", err)
+		}
+		if err != nil && strings.Contains(err.Error(), "坏") {
+			t.Errorf("the refusal quotes the member's words: %v", err)
+		}
+	}()
+	wg.Wait()
+	if n := countRows(t, s, "messages", "true"); n != pushes || kept.Load() != pushes {
+		t.Errorf("kept %d pushes (%d said fresh), want all %d valid ones", n, kept.Load(), pushes)
 	}
 }

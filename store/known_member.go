@@ -21,12 +21,16 @@ const (
 WITH k AS (
 	SELECT p.*, mb.first_seen, mb.last_seen, mb.subscribed, mb.last_inbound_at, mb.branch_id, mb.no_broadcasts
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-		$8::float8[], $9::float8[], $10::timestamptz[])
-		AS p (openid, type, event, event_key, text, msg_id, dedupe_key, lat, lng, at)
+		$8::float8[], $9::float8[], $10::timestamptz[],
+		$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+		AS p (openid, type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
+			media_id, pic_url, format, thumb_media_id, title, description, url)
 	JOIN members mb USING (openid)
 ), i AS (
-	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at)
-	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at FROM k
+	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at,
+		media_id, pic_url, format, thumb_media_id, title, description, url)
+	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
+		media_id, pic_url, format, thumb_media_id, title, description, url FROM k
 	ON CONFLICT (dedupe_key) DO NOTHING
 	RETURNING dedupe_key
 )
@@ -63,6 +67,7 @@ func (s *Store) recordKnownMembers(ctx context.Context, ins []bot.Inbound) (map[
 		msgIDs              = make([]sql.NullInt64, n)
 		lats, lngs          = make([]sql.NullFloat64, n), make([]sql.NullFloat64, n)
 		ats                 = make([]time.Time, n)
+		media               = newMediaColumns(n)
 	)
 	for k, in := range ins {
 		ids[k], types[k], events[k], keys[k], texts[k], dedupe[k] = in.OpenID, in.Type, in.Event, in.EventKey, in.Text, in.DedupeKey
@@ -70,6 +75,7 @@ func (s *Store) recordKnownMembers(ctx context.Context, ins []bot.Inbound) (map[
 		lats[k] = sql.NullFloat64{Float64: in.Lat, Valid: in.Located}
 		lngs[k] = sql.NullFloat64{Float64: in.Lng, Valid: in.Located}
 		ats[k] = in.At
+		media.set(k, in)
 	}
 	stmt, err := s.prepared(ctx, sqlRecordKnownMembers)
 	if err != nil {
@@ -77,7 +83,8 @@ func (s *Store) recordKnownMembers(ctx context.Context, ins []bot.Inbound) (map[
 	}
 	rows, err := stmt.QueryxContext(ctx, pq.StringArray(ids), pq.StringArray(types), pq.StringArray(events),
 		pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs), pq.StringArray(dedupe),
-		pq.Array(lats), pq.Array(lngs), pq.Array(ats))
+		pq.Array(lats), pq.Array(lngs), pq.Array(ats),
+		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls)
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,9 +26,11 @@ const (
 	sqlRecordInbound = `
 WITH p AS (
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-		$7::bigint[], $8::text[], $9::float8[], $10::float8[], $11::bool[], $12::bool[], $13::text[])
+		$7::bigint[], $8::text[], $9::float8[], $10::float8[], $11::bool[], $12::bool[], $13::text[],
+		$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
 	AS p (openid, at, type, event, event_key, text, msg_id, dedupe_key, lat, lng,
-		subscribed, opens_window, scene)
+		subscribed, opens_window, scene,
+		media_id, pic_url, format, thumb_media_id, title, description, url)
 ), m AS (
 	INSERT INTO members AS mb (openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id)
 	SELECT openid, at, at, COALESCE(subscribed, true), CASE WHEN opens_window THEN at END,
@@ -41,29 +44,19 @@ WITH p AS (
 		branch_id       = COALESCE(EXCLUDED.branch_id, mb.branch_id)
 	RETURNING openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 ), i AS (
-	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at)
-	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at FROM p
+	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at,
+		media_id, pic_url, format, thumb_media_id, title, description, url)
+	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
+		media_id, pic_url, format, thumb_media_id, title, description, url FROM p
 	ON CONFLICT (dedupe_key) DO NOTHING
 	RETURNING dedupe_key
 )
 SELECT m.*, p.dedupe_key, i.dedupe_key IS NOT NULL AS fresh
 FROM p JOIN m USING (openid) LEFT JOIN i USING (dedupe_key)`
 
-	// sqlRecordReplies stores a batch of replies.
-	// A reply record is the bot's own log, not something a member sent: its
-	// commit need not wait for the disk (set_config(…, true) lasts for this
-	// statement's own transaction). A crash may lose the last fraction of a
-	// second of them; the pushes they answer are already durable.
-	sqlRecordReplies = `
-WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-INSERT INTO messages (openid, direction, type, text, channel, intent, at)
-SELECT openid, 'out', 'text', text, channel, intent, at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-	AS r (openid, text, channel, intent, at), async
-WHERE text <> ''`
-
-	sqlInsertJob = `INSERT INTO send_jobs (dedupe_key, event, wechat_msg_id, status, at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING true`
+	sqlInsertJob = `INSERT INTO send_jobs (dedupe_key, event, wechat_msg_id, status, at,
+			total_count, filter_count, sent_count, error_count)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING RETURNING true`
 )
 
 // Member returns the member with that openid; found is false for a stranger.
@@ -88,9 +81,16 @@ func (s *Store) Member(ctx context.Context, openID string) (m bot.Member, found 
 func (s *Store) RecordInbound(ctx context.Context, in bot.Inbound) (bot.Member, bool, error) {
 	res, err := s.recordInbounds(ctx, []bot.Inbound{in})
 	if err != nil {
-		return bot.Member{}, false, err
+		return bot.Member{}, false, rejected(err)
 	}
 	return res[0].member, res[0].fresh, nil
+}
+
+// Keep stores a push as RecordInbound does, unbatched: the spool replayer
+// and tools use it; the webhook goes through the InboundBatcher.
+func (s *Store) Keep(ctx context.Context, in bot.Inbound) (fresh bool, err error) {
+	_, fresh, err = s.RecordInbound(ctx, in)
+	return fresh, err
 }
 
 // inboundResult is what recording one push of a batch gave.
@@ -106,6 +106,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	var (
 		openIDs, types, events, keys, texts, dedupe, scenes = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		media      = newMediaColumns(n)
 		ats        = make([]time.Time, n)
 		msgIDs     = make([]sql.NullInt64, n)
 		lats, lngs = make([]sql.NullFloat64, n), make([]sql.NullFloat64, n)
@@ -125,6 +126,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 			subscribed[k] = sql.NullBool{Bool: false, Valid: true}
 		}
 		window[k] = opensWindow(in)
+		media.set(k, in)
 	}
 	stmt, err := s.prepared(ctx, sqlRecordInbound)
 	if err != nil {
@@ -133,7 +135,8 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 	rows, err := stmt.QueryxContext(ctx, pq.StringArray(openIDs), pq.Array(ats), pq.StringArray(types),
 		pq.StringArray(events), pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs),
 		pq.StringArray(dedupe), pq.Array(lats), pq.Array(lngs), pq.Array(subscribed),
-		pq.BoolArray(window), pq.StringArray(scenes))
+		pq.BoolArray(window), pq.StringArray(scenes),
+		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls)
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
@@ -174,36 +177,55 @@ func scanInboundResults(rows *sqlx.Rows, n int) (map[string]inboundResult, error
 	return byKey, nil
 }
 
-// RecordReplies stores replies the bot sent, in one statement.
-func (s *Store) RecordReplies(ctx context.Context, replies []bot.SentReply) error {
-	n := len(replies)
-	openIDs, texts, channels, intents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	ats := make([]time.Time, n)
-	for i, r := range replies {
-		openIDs[i], texts[i], channels[i], intents[i], ats[i] = r.OpenID, r.Text, r.Channel, string(r.Intent), r.At
-	}
-	stmt, err := s.prepared(ctx, sqlRecordReplies)
-	if err == nil {
-		_, err = stmt.ExecContext(ctx, pq.StringArray(openIDs), pq.StringArray(texts),
-			pq.StringArray(channels), pq.StringArray(intents), pq.Array(ats))
-	}
-	if err != nil {
-		return fmt.Errorf("record replies: %w", err)
-	}
-	return nil
-}
-
 // RecordJob stores WeChat's report on a mass-send or template job. fresh is
 // false for a retried report.
 func (s *Store) RecordJob(ctx context.Context, in bot.Inbound) (fresh bool, err error) {
-	err = s.db.QueryRowContext(ctx, sqlInsertJob, in.DedupeKey, in.Event, in.MsgID, in.Status, in.At).Scan(&fresh)
+	j := in.Job
+	err = s.db.QueryRowContext(ctx, sqlInsertJob, in.DedupeKey, in.Event, in.MsgID, j.Status, in.At,
+		j.Total, j.Filtered, j.Sent, j.Errors).Scan(&fresh)
 	if isNoRows(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("record job report: %w", err)
+		return false, rejected(fmt.Errorf("record job report: %w", err))
 	}
 	return true, nil
+}
+
+// KeepJob stores a job report; it is the Inbox's name for RecordJob.
+func (s *Store) KeepJob(ctx context.Context, in bot.Inbound) (bool, error) {
+	return s.RecordJob(ctx, in)
+}
+
+// mediaColumns are a batch's media and link fields, one array each.
+type mediaColumns struct {
+	ids, pics, formats, thumbs, titles, descriptions, urls pq.StringArray
+}
+
+func newMediaColumns(n int) mediaColumns {
+	return mediaColumns{make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
+		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)}
+}
+
+func (c mediaColumns) set(k int, in bot.Inbound) {
+	c.ids[k], c.pics[k], c.formats[k], c.thumbs[k] = in.MediaID, in.PicURL, in.Format, in.ThumbMediaID
+	c.titles[k], c.descriptions[k], c.urls[k] = in.Title, in.Description, in.URL
+}
+
+// rejected marks an error PostgreSQL gave because of what a push holds
+// (bad data, a value out of range, a constraint), as opposed to an outage:
+// such a push is refused alone and never spooled.
+func rejected(err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code.Class() {
+		case "22", "23", "54": // data exception, integrity constraint, program limit
+			// PostgreSQL's message may quote the offending value, a
+			// member's words: only the code goes on, to the logs.
+			return fmt.Errorf("%w (SQLSTATE %s)", bot.ErrRejected, pqErr.Code)
+		}
+	}
+	return err
 }
 
 // opensWindow: messages typed by the member open WeChat's 48-hour

@@ -25,10 +25,14 @@ func OpenRedis(ctx context.Context, redisURL, prefix string) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	// A stuck Redis must not eat WeChat's 5 seconds.
+	// A stuck Redis must not eat WeChat's 5 seconds. Callers bound each
+	// call with a deadline of their own, and nothing is retried blindly:
+	// go-redis's default of three retries re-runs a SET NX, which then
+	// sees its own first attempt.
 	opts.DialTimeout = 2 * time.Second
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
+	opts.MaxRetries = -1
 	rdb := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -51,32 +55,25 @@ func (r *Redis) Close() error { return r.rdb.Close() }
 // Ping reports whether Redis answers.
 func (r *Redis) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
 
-// ClaimPush claims a push for processing. It sets two keys in one round
-// trip: the request's (timestamp, nonce), which a replay repeats, and the
-// push's dedupe key, which WeChat's retries repeat. replayed is true when
-// the (timestamp, nonce) was seen within ttl; duplicate when the push was.
-func (r *Redis) ClaimPush(ctx context.Context, timestamp, nonce, dedupeKey string, ttl time.Duration) (replayed, duplicate bool, err error) {
+// CheckNonce records a request's (timestamp, nonce) with the push it
+// carried, in one round trip. replayed is true when the pair was used
+// before for a different push; the same push again is WeChat's retry (its
+// docs do not say whether retries reuse the pair) and is let through. It
+// decides nothing else: PostgreSQL's dedupe key tells retries apart.
+func (r *Redis) CheckNonce(ctx context.Context, timestamp, nonce, dedupeKey string, ttl time.Duration) (replayed bool, err error) {
+	key := r.prefix + "nonce:" + timestamp + ":" + nonce
 	pipe := r.rdb.Pipeline()
-	nonceSet := pipe.SetNX(ctx, r.prefix+"nonce:"+timestamp+":"+nonce, 1, ttl)
-	pushSet := pipe.SetNX(ctx, r.prefix+"push:"+dedupeKey, 1, ttl)
+	pipe.SetNX(ctx, key, dedupeKey, ttl)
+	first := pipe.Get(ctx, key)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return false, false, fmt.Errorf("claim push: %w", err)
+		return false, fmt.Errorf("check nonce: %w", err)
 	}
-	replayed = !nonceSet.Val()
-	duplicate = !pushSet.Val()
-	if replayed && !duplicate {
-		// A replayed (timestamp, nonce) carrying a new push is refused; free
-		// the push key so a genuine delivery of it is not taken for a retry.
-		r.rdb.Del(ctx, r.prefix+"push:"+dedupeKey)
-	}
-	return replayed, duplicate, nil
+	return first.Val() != dedupeKey, nil
 }
 
-// ReleasePush undoes ClaimPush after a failure, so WeChat's retry of the
-// same push is processed instead of being taken for a duplicate.
-func (r *Redis) ReleasePush(ctx context.Context, timestamp, nonce, dedupeKey string) error {
-	return r.rdb.Del(ctx, r.prefix+"nonce:"+timestamp+":"+nonce, r.prefix+"push:"+dedupeKey).Err()
-}
+// choiceTimeout bounds the numbered-question calls, made while a push is
+// handled: a stalled Redis costs the member the question, not the answer.
+const choiceTimeout = 300 * time.Millisecond
 
 // SetPendingChoice remembers the numbered question the bot asked a member,
 // so a reply of "1"…"4" can be understood.
@@ -85,11 +82,15 @@ func (r *Redis) SetPendingChoice(ctx context.Context, openID string, p bot.Pendi
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, choiceTimeout)
+	defer cancel()
 	return r.rdb.Set(ctx, r.prefix+"choice:"+openID, b, ttl).Err()
 }
 
 // TakePendingChoice returns and forgets the member's pending question.
 func (r *Redis) TakePendingChoice(ctx context.Context, openID string) (p bot.PendingChoice, found bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, choiceTimeout)
+	defer cancel()
 	b, err := r.rdb.GetDel(ctx, r.prefix+"choice:"+openID).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return p, false, nil

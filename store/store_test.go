@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,8 +17,19 @@ import (
 	"nuanjia/internal/pgtest"
 )
 
-// migrationNames are the files Migrate must apply to an empty schema.
-var migrationNames = []string{"0001_members_messages.sql", "0002_knowledge.sql"}
+// migrationNames are the files Migrate must apply to an empty schema: every
+// embedded file, in the order of their numbers.
+func migrationNames(t testing.TB) []string {
+	t.Helper()
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil || len(names) < 3 {
+		t.Fatalf("embedded migrations: %v %v", names, err)
+	}
+	for i, n := range names {
+		names[i] = strings.TrimPrefix(n, "migrations/")
+	}
+	return names
+}
 
 // openStore connects to this test's own empty schema, without migrating.
 func openStore(t testing.TB) *Store {
@@ -75,8 +88,8 @@ func TestMigrateAppliesEachFileOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
-	if !slices.Equal(applied, migrationNames) {
-		t.Fatalf("first Migrate applied %q, want %q", applied, migrationNames)
+	if !slices.Equal(applied, migrationNames(t)) {
+		t.Fatalf("first Migrate applied %q, want %q", applied, migrationNames(t))
 	}
 	// The tables a serving process needs are there.
 	for _, table := range []string{"members", "messages", "send_jobs", "branches", "directors", "faqs"} {
@@ -90,8 +103,8 @@ func TestMigrateAppliesEachFileOnce(t *testing.T) {
 	if len(again) != 0 {
 		t.Errorf("second Migrate applied %q again", again)
 	}
-	if n := countRows(t, s, "schema_migrations", "true"); n != len(migrationNames) {
-		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrationNames))
+	if n := countRows(t, s, "schema_migrations", "true"); n != len(migrationNames(t)) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrationNames(t)))
 	}
 }
 
@@ -127,8 +140,8 @@ func TestMigrateConcurrently(t *testing.T) {
 		all = append(all, applied[i]...)
 	}
 	slices.Sort(all)
-	if !slices.Equal(all, migrationNames) {
-		t.Errorf("together the processes applied %q, want each of %q once", all, migrationNames)
+	if !slices.Equal(all, migrationNames(t)) {
+		t.Errorf("together the processes applied %q, want each of %q once", all, migrationNames(t))
 	}
 }
 

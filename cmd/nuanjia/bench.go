@@ -27,10 +27,10 @@ import (
 	"github.com/silenceper/wechat/v2/officialaccount/message"
 
 	"nuanjia/bot"
+	"nuanjia/bot/wechat"
 	"nuanjia/config"
-	"nuanjia/internal/pgtest"
-	"nuanjia/internal/wxtest"
 	"nuanjia/store"
+	"nuanjia/store/schema"
 )
 
 // benchTexts are typical member messages, so the full path does its real
@@ -71,7 +71,7 @@ func bench(ctx context.Context, e env) error {
 	}
 	// The bench writes into a schema and key prefix of its own, dropped at
 	// the end, so it never touches the demo's or production's data.
-	dsn, dropSchema, err := pgtest.CreateSchema(ctx, cfg.DatabaseURL, "bench_")
+	dsn, dropSchema, err := schema.Create(ctx, cfg.DatabaseURL, "bench_")
 	if err != nil {
 		return err
 	}
@@ -92,11 +92,19 @@ func bench(ctx context.Context, e env) error {
 	if err := prepareBenchDB(ctx, cfg.DatabaseURL, kb); err != nil {
 		return err
 	}
-	full, err := start(ctx, cfg, options{fakeAddr: "127.0.0.1:0", redisPrefix: prefix}, quiet)
+	// Replies are passive here; the few that go by customer-service
+	// message find no WeChat API (a closed local port) and wait in the
+	// outbox, which is dropped with the schema.
+	cfg.WeChatAPIBase = "http://127.0.0.1:9"
+	if cfg.SpoolDir, err = os.MkdirTemp("", "nuanjia-bench-spool-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(cfg.SpoolDir)
+	full, err := start(ctx, cfg, options{redisPrefix: prefix}, quiet)
 	if err != nil {
 		return err
 	}
-	defer full.close()
+	defer full.shutdown()
 	defer cleanRedis(full.rd.Client(), prefix)
 
 	floor, err := startFloor(ctx, full.st, full.rd.Client(), cfg.WeChatToken, prefix)
@@ -106,7 +114,7 @@ func bench(ctx context.Context, e env) error {
 	defer floor.Close()
 
 	gen := &loadGen{
-		signer:  wxtest.Signer{Token: cfg.WeChatToken, AppID: cfg.WeChatAppID},
+		signer:  wechat.PushSigner{Token: cfg.WeChatToken, AppID: cfg.WeChatAppID},
 		members: *members,
 		texts:   benchTexts(),
 		runID:   time.Now().UnixNano() &^ 0xffffff,
@@ -224,7 +232,7 @@ func startFloor(ctx context.Context, st *store.Store, rdb *redis.Client, token, 
 
 // loadGen posts signed text pushes with unique MsgIds.
 type loadGen struct {
-	signer  wxtest.Signer
+	signer  wechat.PushSigner
 	members int
 	texts   []string
 	client  *http.Client
@@ -262,8 +270,11 @@ func (g *loadGen) post(ctx context.Context, target string) (time.Duration, error
 	n := g.seq.Add(1)
 	now := time.Now().Unix()
 	openID := fmt.Sprintf("bench-member-%03d", n%int64(g.members))
-	xmlMsg := wxtest.Text(openID, "gh_bench", g.texts[n%int64(len(g.texts))], g.runID+n, now)
-	query, body := g.signer.Plain(xmlMsg, now, strconv.FormatInt(n, 36)+hex.EncodeToString(randomBytes(3)))
+	xmlMsg := wechat.TextPush(openID, "gh_bench", g.texts[n%int64(len(g.texts))], g.runID+n, now)
+	query, body, err := g.signer.Sign(xmlMsg, now, strconv.FormatInt(n, 36)+hex.EncodeToString(randomBytes(3)))
+	if err != nil {
+		return 0, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target+"?"+query.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return 0, err

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"nuanjia/bot"
 	"nuanjia/bot/nlu"
@@ -41,34 +41,27 @@ func (lk *liveKnowledge) Nearest(lat, lng float64) (bot.Branch, float64, bool) {
 	return lk.index.Load().Nearest(lat, lng)
 }
 
-// reloadEvery polls the knowledge base's version and rebuilds the index
-// when an import has changed it, until ctx ends.
-func (lk *liveKnowledge) reloadEvery(ctx context.Context, st *store.Store, period time.Duration, log *slog.Logger) {
-	seen, _ := st.KnowledgeVersion(ctx)
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// reloader returns the round the lifecycle runs every few seconds: it
+// polls the knowledge base's version and rebuilds the index when an import
+// has changed it.
+func (lk *liveKnowledge) reloader(st *store.Store, log *slog.Logger) func(ctx context.Context) error {
+	seen, _ := st.KnowledgeVersion(context.Background())
+	return func(ctx context.Context) error {
 		v, err := st.KnowledgeVersion(ctx)
 		if err != nil || v == seen {
-			continue
+			return err
 		}
 		kb, err := st.LoadKnowledge(ctx)
 		if err != nil {
-			log.Warn("knowledge reload failed", "error", err)
-			continue
+			return fmt.Errorf("knowledge reload: %w", err)
 		}
 		ix, err := nlu.New(lk.norm, kb)
 		if err != nil {
-			log.Warn("knowledge reload failed", "error", err)
-			continue
+			return fmt.Errorf("knowledge reload: %w", err)
 		}
 		lk.index.Store(ix)
 		seen = v
 		log.Info("knowledge reloaded", "branches", len(kb.Branches), "faqs", len(kb.FAQs))
+		return nil
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"nuanjia/internal/testkit"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"nuanjia/internal/testkit"
 )
 
 // newEnv builds what the process would hand a subcommand: args, a
@@ -147,5 +149,20 @@ func TestBadFlagIsAnError(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "openidd") {
 		t.Errorf("stderr = %q, want it to name the unknown flag", errOut)
+	}
+}
+
+// The production binary carries no test code: the fake WeChat API and the
+// push builders of internal/ are linked only into tests and cmd/fakewechat.
+func TestBinaryCarriesNoTestKit(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "nuanjia/cmd/nuanjia").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "nuanjia/internal/") {
+			t.Errorf("bin/nuanjia links the test kit %s", pkg)
+		}
 	}
 }

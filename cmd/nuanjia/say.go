@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"nuanjia/bot/wechat"
 	"nuanjia/config"
-	"nuanjia/internal/wxtest"
 )
 
 // say posts one push to a running server exactly as WeChat would (signed,
@@ -45,26 +44,26 @@ func say(ctx context.Context, e env) error {
 	var push string
 	switch {
 	case *event != "":
-		push = wxtest.Event(*openID, account, *event, *key, now)
+		push = wechat.EventPush(*openID, account, *event, *key, now)
 	case *location != "":
 		lat, lng, err := parseLatLng(*location)
 		if err != nil {
 			return err
 		}
-		push = wxtest.Location(*openID, account, lat, lng, text, msgID, now)
+		push = wechat.LocationPush(*openID, account, lat, lng, text, msgID, now)
 	case *voice:
-		push = wxtest.Voice(*openID, account, text, msgID, now)
+		push = wechat.VoicePush(*openID, account, text, msgID, now)
 	case text != "":
-		push = wxtest.Text(*openID, account, text, msgID, now)
+		push = wechat.TextPush(*openID, account, text, msgID, now)
 	default:
 		return errors.New(`usage: nuanjia say "你好"  (or --voice, --location LAT,LNG, --event NAME)`)
 	}
 
-	signer := wxtest.Signer{Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey}
+	signer := wechat.PushSigner{Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey}
 	nonce := strconv.FormatInt(now%1000000007, 10) + hex.EncodeToString(randomBytes(4))
-	query, body := signer.Plain(push, now, nonce)
-	if cfg.WeChatAESKey != "" {
-		query, body = signer.Safe(push, now, nonce)
+	query, body, err := signer.Sign(push, now, nonce)
+	if err != nil {
+		return err
 	}
 	sent := time.Now()
 	url := "http://" + cfg.HTTPAddr + "/wechat?" + query.Encode()
@@ -81,7 +80,11 @@ func say(ctx context.Context, e env) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("server refused the push: %s %s", resp.Status, strings.TrimSpace(string(answer)))
 	}
-	if string(answer) == "success" {
+	text, err = signer.ReadAnswer(answer)
+	if err != nil {
+		return fmt.Errorf("reply does not verify: %w", err)
+	}
+	if text == "" {
 		late, err := awaitCustomerMessage(ctx, cfg.WeChatAPIBase, *openID, sent, *wait)
 		if err != nil {
 			fmt.Fprintln(e.stdout, "(no reply)")
@@ -90,19 +93,7 @@ func say(ctx context.Context, e env) error {
 		fmt.Fprintln(e.stdout, "(客服消息) "+late)
 		return nil
 	}
-	replyXML := string(answer)
-	if cfg.WeChatAESKey != "" && query.Get("encrypt_type") == "aes" {
-		if replyXML, err = signer.OpenReply(answer); err != nil {
-			return fmt.Errorf("reply does not verify: %w", err)
-		}
-	}
-	var reply struct {
-		Content string `xml:"Content"`
-	}
-	if err := xml.Unmarshal([]byte(replyXML), &reply); err != nil {
-		return fmt.Errorf("reply is not a text message: %w", err)
-	}
-	fmt.Fprintln(e.stdout, reply.Content)
+	fmt.Fprintln(e.stdout, text)
 	return nil
 }
 

@@ -7,25 +7,31 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"nuanjia/bot"
+	"nuanjia/bot/metrics"
 	"nuanjia/bot/nlu"
+	"nuanjia/bot/outbox"
+	"nuanjia/bot/wechat"
 	"nuanjia/bot/wxapi"
 	"nuanjia/config"
 	"nuanjia/handlers"
-	"nuanjia/internal/wxtest"
 	"nuanjia/store"
+	"nuanjia/store/spool"
 )
 
 // redisPrefix namespaces every key the bot writes in Redis.
 const redisPrefix = "nuanjia:"
 
+// knowledgeReloadEvery is how soon an import reaches a serving process.
+const knowledgeReloadEvery = 15 * time.Second
+
 // serve runs the webhook until SIGINT or SIGTERM.
 func serve(ctx context.Context, e env) error {
 	fs := e.flags("serve")
 	doMigrate := fs.Bool("migrate", false, "apply database migrations before serving")
-	fakeAddr := fs.String("fake-wechat", "", "start a fake WeChat API at this address and use it (local demo)")
 	if err := fs.Parse(e.args); err != nil {
 		return err
 	}
@@ -33,71 +39,61 @@ func serve(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	app, err := start(ctx, cfg, options{migrate: *doMigrate, fakeAddr: *fakeAddr, redisPrefix: redisPrefix}, e.log)
+	a, err := start(ctx, cfg, options{migrate: *doMigrate, redisPrefix: redisPrefix}, e.log)
 	if err != nil {
 		return err
 	}
-	defer app.close()
-	e.log.Info("serving", "addr", app.addr, "wechat_api", app.apiBase, "aes", cfg.WeChatAESKey != "")
+	e.log.Info("serving", "addr", a.addr, "wechat_api", cfg.WeChatAPIBase, "aes", cfg.WeChatAESKey != "",
+		"spool", cfg.SpoolDir)
 	<-ctx.Done()
-	return app.shutdown()
+	e.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	return a.shutdown()
 }
 
 // app is a running server with everything it holds, so tests and the
 // benchmark can start one in-process on a free port.
 type app struct {
-	addr    string
-	apiBase string
-	fake    *wxtest.FakeAPI
-	st      *store.Store
-	rd      *store.Redis
-	webhook *bot.Webhook
-	replies *store.ReplyLog
-	inbound *store.InboundBatcher
-	srv     *http.Server
-	servers []*http.Server
-	cancel  context.CancelFunc
-	log     *slog.Logger
+	addr     string
+	st       *store.Store
+	rd       *store.Redis
+	spool    *spool.Spool
+	inbound  *store.InboundBatcher
+	pipeline *bot.Pipeline
+	sender   *outbox.Sender
+	metrics  *metrics.Metrics
+	parts    lifecycle
+	draining atomic.Bool
+	timeout  time.Duration
+	log      *slog.Logger
 }
 
 // options are start's choices beyond the configuration.
 type options struct {
 	migrate     bool   // apply migrations first
-	fakeAddr    string // serve a fake WeChat API here and use it
 	redisPrefix string // namespace of every Redis key
 }
 
-// start connects to the stores, builds the bot and listens. With a fake
-// address it also serves a fake WeChat API there and points the client at it.
+// start connects to the stores and starts the server's parts in order:
+// each part is stopped, in reverse, by shutdown.
 func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger) (*app, error) {
-	a := &app{log: log}
+	a := &app{log: log, timeout: cfg.ShutdownTimeout, parts: lifecycle{log: log}}
+	if a.timeout == 0 {
+		a.timeout = config.DefaultShutdownTimeout
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			a.close()
+			if err := a.parts.stop(a.timeout); err != nil {
+				log.Warn("stopping after a failed start", "error", err)
+			}
 		}
 	}()
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.cancel = cancel
-
-	if opt.fakeAddr != "" {
-		a.fake = wxtest.NewFakeAPI()
-		a.fake.SetCredentials(cfg.WeChatAppID, cfg.WeChatAppSecret)
-		ln, err := net.Listen("tcp", opt.fakeAddr)
-		if err != nil {
-			return nil, fmt.Errorf("fake WeChat API: %w", err)
-		}
-		fakeSrv := &http.Server{Handler: a.fake, ReadHeaderTimeout: 5 * time.Second}
-		a.servers = append(a.servers, fakeSrv)
-		go fakeSrv.Serve(ln)
-		cfg.WeChatAPIBase = "http://" + ln.Addr().String()
-	}
-	a.apiBase = cfg.WeChatAPIBase
 
 	var err error
 	if a.st, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
+	a.parts.onStop("postgres", func(context.Context) error { return a.st.Close() })
 	if opt.migrate {
 		if _, err := a.st.Migrate(ctx); err != nil {
 			return nil, err
@@ -106,6 +102,11 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	if a.rd, err = store.OpenRedis(ctx, cfg.RedisURL, opt.redisPrefix); err != nil {
 		return nil, err
 	}
+	a.parts.onStop("redis", func(context.Context) error { return a.rd.Close() })
+	if a.spool, err = spool.Open(cfg.SpoolDir, log); err != nil {
+		return nil, err
+	}
+	a.parts.onStop("spool", func(context.Context) error { return a.spool.Close() })
 	wx, err := wxapi.New(wxapi.Config{
 		AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, BaseURL: cfg.WeChatAPIBase,
 		Tokens: store.NewRedisTokens(a.rd.Client(), opt.redisPrefix), Logger: log,
@@ -113,6 +114,8 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	a.metrics = metrics.New(log)
+	a.registerGauges()
 
 	norm, err := nlu.NewNormalizer()
 	if err != nil {
@@ -129,81 +132,106 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	go knowledge.reloadEvery(bg, a.st, 15*time.Second, log)
+	a.parts.run("knowledge reload", every(knowledgeReloadEvery, log, "knowledge reload", knowledge.reloader(a.st, log)))
+
+	a.inbound = a.st.NewInboundBatcher(log)
+	a.parts.onStop("push writer", func(context.Context) error { a.inbound.Close(); return nil })
+
+	a.sender = outbox.New(outbox.Config{}, a.st, wx, a.metrics, log)
+	a.parts.run("outbox sender", a.sender.Run)
 
 	router := bot.NewRouter(knowledge, a.rd, log)
 	handlers.Register(router, handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st})
-	a.replies = a.st.NewReplyLog(log)
-	a.inbound = a.st.NewInboundBatcher(log)
-	a.webhook = bot.NewWebhook(bot.WebhookConfig{
-		Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey,
-	}, a.rd, a.inbound, a.replies, router, wx, log)
+	a.pipeline = bot.NewPipeline(bot.PipelineConfig{SweepGrace: cfg.SweepGrace},
+		a.inbound, a.spool, router, a.metrics, a.sender.Wake, log)
+	// Handling still running after its push was answered finishes before
+	// the sender and the push writer it needs are stopped.
+	a.parts.onStop("late handling", a.pipeline.Wait)
+	a.parts.run("sweeper", every(cfg.SweepEvery, log, "sweeper", func(ctx context.Context) error {
+		_, err := a.pipeline.Sweep(ctx)
+		return err
+	}))
+	a.parts.run("spool replayer", every(cfg.SpoolReplayEvery, log, "spool replayer", func(ctx context.Context) error {
+		if a.spool.Pending() == 0 {
+			return nil
+		}
+		_, err := a.pipeline.ReplaySpool(ctx)
+		return err
+	}))
 
+	webhook := wechat.NewWebhook(wechat.WebhookConfig{
+		Token: cfg.WeChatToken, AppID: cfg.WeChatAppID, AESKey: cfg.WeChatAESKey,
+	}, a.rd, a.pipeline, a.metrics, log)
 	mux := http.NewServeMux()
-	mux.Handle("/wechat", a.webhook)
-	mux.Handle("GET /healthz", bot.Health(map[string]bot.Pinger{"postgres": a.st, "redis": a.rd}))
+	mux.Handle("/wechat", webhook)
+	mux.Handle("GET /healthz", bot.Live())
+	mux.Handle("GET /readyz", bot.Ready(bot.Readiness{
+		Postgres: a.st, Spool: a.spool, Redis: a.rd, Draining: a.draining.Load,
+	}))
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, err
 	}
 	a.addr = ln.Addr().String()
-	a.srv = &http.Server{
+	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 	}
-	a.servers = append(a.servers, a.srv)
+	served := make(chan struct{})
 	go func() {
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "error", err)
 		}
 	}()
+	a.parts.onStop("http server", func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		<-served
+		return err
+	})
 	ok = true
 	return a, nil
 }
 
-// shutdown stops taking requests, lets answered-late work finish, and
-// gives up after a bound so a stuck dependency cannot hold the process. The
-// fake WeChat API, when there is one, stops last: late replies go to it.
-func (a *app) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	errs := []error{a.srv.Shutdown(ctx)}
-	done := make(chan struct{})
-	go func() { a.webhook.Wait(); close(done) }()
-	select {
-	case <-done:
-		a.inbound.Close()
-		a.replies.Close()
-	case <-ctx.Done():
-		errs = append(errs, errors.New("late replies still running at shutdown"))
-	}
-	for _, s := range a.servers {
-		if s != a.srv {
-			errs = append(errs, s.Shutdown(ctx))
-		}
-	}
-	return errors.Join(errs...)
+// registerGauges adds what operators watch at each scrape: how much the
+// outbox has due and how old its oldest due row is, how many pushes wait
+// in the spool, and how many kept pushes are not handled yet.
+func (a *app) registerGauges() {
+	a.metrics.Gauge("nuanjia_outbox_due", "Outbox rows due to be sent (pending or past their hold).",
+		func(ctx context.Context) (float64, error) {
+			st, err := a.st.OutboxStats(ctx)
+			return float64(st.Due), err
+		})
+	a.metrics.Gauge("nuanjia_outbox_oldest_due_seconds", "Age of the oldest outbox row due to be sent.",
+		func(ctx context.Context) (float64, error) {
+			st, err := a.st.OutboxStats(ctx)
+			return st.OldestDue.Seconds(), err
+		})
+	a.metrics.Gauge("nuanjia_outbox_failed", "Outbox rows given up on (see failed_reason).",
+		func(ctx context.Context) (float64, error) {
+			st, err := a.st.OutboxStats(ctx)
+			return float64(st.Failed), err
+		})
+	a.metrics.Gauge("nuanjia_spool_pending", "Pushes waiting in the disk spool for PostgreSQL.",
+		func(context.Context) (float64, error) { return float64(a.spool.Pending()), nil })
+	a.metrics.Gauge("nuanjia_unhandled_pushes", "Kept pushes not handled yet.",
+		func(ctx context.Context) (float64, error) {
+			n, err := a.st.CountUnhandled(ctx)
+			return float64(n), err
+		})
 }
 
-// close releases what start acquired.
-func (a *app) close() {
-	if a.cancel != nil {
-		a.cancel()
+// shutdown reports not-ready, then stops the parts in reverse order of
+// starting under SHUTDOWN_TIMEOUT: the HTTP server first (no new pushes),
+// then handling still under way, the background loops, the outbox sender,
+// the push writer, and last the connections.
+func (a *app) shutdown() error {
+	a.draining.Store(true)
+	if err := a.parts.stop(a.timeout); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
-	for _, s := range a.servers {
-		s.Close()
-	}
-	if a.webhook != nil {
-		a.webhook.Wait()
-		a.inbound.Close()
-		a.replies.Close()
-	}
-	if a.rd != nil {
-		a.rd.Close()
-	}
-	if a.st != nil {
-		a.st.Close()
-	}
+	return nil
 }

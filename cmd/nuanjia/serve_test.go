@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -39,21 +40,27 @@ func startDemo(t *testing.T, aesKey string) (*app, map[string]string) {
 	vars["WECHAT_APP_SECRET"] = "test-app-secret"
 	vars["WECHAT_TOKEN"] = "nuanjia-test-token"
 	vars["WECHAT_AES_KEY"] = aesKey
+	vars["SPOOL_DIR"] = t.TempDir()
+	fake := wxtest.NewFakeAPI()
+	fake.SetCredentials(vars["WECHAT_APP_ID"], vars["WECHAT_APP_SECRET"])
+	fakeSrv := httptest.NewServer(fake)
+	t.Cleanup(fakeSrv.Close)
+	vars["WECHAT_API_BASE"] = fakeSrv.URL
 	cfg, err := config.Load(func(k string) string { return vars[k] },
 		config.NeedDatabase, config.NeedRedis, config.NeedWebhook, config.NeedWeChatAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := start(t.Context(), cfg, options{fakeAddr: "127.0.0.1:0", redisPrefix: prefix}, testLogger(t))
+	a, err := start(t.Context(), cfg, options{redisPrefix: prefix}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered after the schema and Redis clean-ups, so it runs first.
-	t.Cleanup(a.close)
+	// Registered after the schema and Redis clean-ups, so it runs first;
+	// a second shutdown (after the test's own) does nothing.
+	t.Cleanup(func() { a.shutdown() })
 
 	sayVars := maps.Clone(vars)
 	sayVars["HTTP_ADDR"] = a.addr
-	sayVars["WECHAT_API_BASE"] = a.apiBase
 	return a, sayVars
 }
 
@@ -79,7 +86,7 @@ func TestServeAndSay(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+			if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "ok" {
 				t.Errorf("GET /healthz = %d %q, want 200 \"ok\"", resp.StatusCode, body)
 			}
 
@@ -111,9 +118,30 @@ func TestServeAndSay(t *testing.T) {
 				t.Errorf("subscribe → %q, want the welcome", r)
 			}
 
-			a.replies.Flush() // the record of replies may follow a moment later
 			out := mustRun(t, vars, "", "export", "--openid", "demo-member")
 			checkExport(t, out, replies)
+
+			resp, err = http.Get("http://" + a.addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "postgres: ok") {
+				t.Errorf("GET /readyz = %d %q, want 200 with postgres ok", resp.StatusCode, body)
+			}
+			resp, err = http.Get("http://" + a.addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{`nuanjia_pushes_total{outcome="answered"} 4`, "nuanjia_answer_seconds_count 4",
+				"nuanjia_outbox_due 0", "nuanjia_spool_pending 0", "nuanjia_unhandled_pushes 0"} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
 
 			if err := a.shutdown(); err != nil {
 				t.Errorf("shutdown: %v", err)
