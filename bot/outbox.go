@@ -4,7 +4,6 @@ import "time"
 
 // Statuses of an outbox row (the outbox table's CHECK lists them all).
 const (
-	OutboxHeld      = "held"      // a passive reply waiting for its HTTP answer
 	OutboxPending   = "pending"   // due at next_attempt
 	OutboxSending   = "sending"   // claimed by a sender until lease_until
 	OutboxAnswered  = "answered"  // went out as the HTTP answer
@@ -41,7 +40,7 @@ type OutboxMessage struct {
 	ID       int64
 	OpenID   string
 	Kind     string // why it is sent: "reply", "alert"…
-	Channel  string // ChannelCustomerService or ChannelTemplate (a held passive reply is claimed as customer service)
+	Channel  string // ChannelCustomerService or ChannelTemplate
 	Fallback string // the channel to try when Channel is final for this member; "" for none
 	Text     string
 	Template *Template // nil when the row has no template
@@ -108,7 +107,7 @@ type OutboxResult struct {
 
 // OutboxStats is what operators watch of the outbox.
 type OutboxStats struct {
-	Due       int           // rows due now: pending, or held past their hold
+	Due       int           // rows due now
 	OldestDue time.Duration // how long the oldest due row has been due
 	Sending   int           // rows claimed by a sender
 	Failed    int           // rows given up on

@@ -112,7 +112,7 @@ type PipelineConfig struct {
 const (
 	DefaultKeepReserve   = time.Second
 	DefaultHandleTimeout = 30 * time.Second
-	DefaultHandleSlots   = 8
+	DefaultHandleSlots   = 16
 	DefaultSweepGrace    = time.Minute
 	DefaultSweepBatch    = 200
 )

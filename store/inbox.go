@@ -14,10 +14,8 @@ import (
 )
 
 const (
-	sqlTargetOf = `SELECT id FROM messages WHERE dedupe_key = $1`
-
-	// sqlLockUnhandled locks a member's unhandled pushes up to one of them,
-	// in the order they were sent. FOR UPDATE makes a second handler (a
+	// sqlLockUnhandled locks a member's unhandled pushes up to the one with
+	// dedupe key $2, in the order they were sent. FOR UPDATE makes a second handler (a
 	// retry, another process, the sweeper) wait, and then skip the rows
 	// the first one handled: PostgreSQL re-checks handled_at on the rows it
 	// waited for.
@@ -25,7 +23,8 @@ const (
 SELECT id, type, event, event_key, text, wechat_msg_id, lat, lng, at,
 	media_id, pic_url, format, thumb_media_id, title, description, url, dedupe_key
 FROM messages
-WHERE openid = $1 AND direction = 'in' AND handled_at IS NULL AND id <= $2
+WHERE openid = $1 AND direction = 'in' AND handled_at IS NULL
+	AND id <= (SELECT id FROM messages WHERE dedupe_key = $2)
 ORDER BY at, id
 FOR UPDATE`
 
@@ -38,19 +37,20 @@ WITH h AS (
 	WHERE m.id = u.id
 )
 INSERT INTO outbox (openid, kind, channel, fallback, text, template_id, template_url, template_data,
-	cause_message_id, seq, intent, status, sent_at)
+	cause_message_id, seq, intent, status, sent_at, next_attempt)
 SELECT openid, kind, channel, fallback, text, template_id, template_url, NULLIF(template_data, '')::jsonb,
-	cause, seq, intent, status, CASE WHEN status = 'answered' THEN now() END
+	cause, seq, intent, status, CASE WHEN status = 'answered' THEN now() END,
+	now() + make_interval(secs => wait)
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-	$11::bigint[], $12::int[], $13::text[], $14::text[])
+	$11::bigint[], $12::int[], $13::text[], $14::text[], $15::float8[])
 	AS o (openid, kind, channel, fallback, text, template_id, template_url, template_data,
-		cause, seq, intent, status)`
+		cause, seq, intent, status, wait)`
 
 	// sqlPassiveReply is the passive reply an earlier handling gave a
 	// push: WeChat retrying the push means it did not get that answer, so
 	// the retry gets it again.
-	sqlPassiveReply = `SELECT text FROM outbox
-	WHERE cause_message_id = $1 AND seq = 0 AND kind = 'reply' AND channel = 'passive' AND status = 'answered'`
+	sqlPassiveReply = `SELECT o.text FROM outbox o JOIN messages m ON o.cause_message_id = m.id
+	WHERE m.dedupe_key = $1 AND o.seq = 0 AND o.kind = 'reply' AND o.channel = 'passive' AND o.status = 'answered'`
 
 	// sqlUnanswered turns a passive reply that could not be written into a
 	// customer-service message, due at once.
@@ -63,6 +63,12 @@ FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text
 
 	sqlCountUnhandled = `SELECT count(*) FROM messages WHERE handled_at IS NULL`
 )
+
+// afterPassive is how long texts that follow a passive answer wait, so the
+// answer, written a few milliseconds after the commit, reaches the member
+// first. Were it not written, it becomes due at once and, being earlier,
+// still goes first: the sender keeps a member's rows in order.
+const afterPassive = time.Second
 
 // Outbox row kinds and statuses this file writes.
 const (
@@ -105,27 +111,24 @@ func (r keptRow) inbound(openID string) bot.Inbound {
 // one transaction (see bot.Inbox).
 func (s *Store) Handle(ctx context.Context, openID, dedupeKey string, passive bool, route bot.Route) (out bot.Outcome, err error) {
 	err = s.Transact(ctx, func(tx *sqlx.Tx) error {
-		var target int64
-		if err := tx.GetContext(ctx, &target, sqlTargetOf, dedupeKey); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("handle %s: not kept", dedupeKey)
-			}
-			return err
-		}
 		var rows []keptRow
-		if err := tx.SelectContext(ctx, &rows, sqlLockUnhandled, openID, target); err != nil {
+		if err := s.txSelect(ctx, tx, &rows, sqlLockUnhandled, openID, dedupeKey); err != nil {
 			return err
 		}
 		if len(rows) == 0 {
 			// Handled earlier: a retry gets the passive reply again.
 			out = bot.Outcome{}
-			err := tx.GetContext(ctx, &out.Reply, sqlPassiveReply, target)
+			err := s.txGet(ctx, tx, &out.Reply, sqlPassiveReply, dedupeKey)
 			if isNoRows(err) {
 				return nil
 			}
 			return err
 		}
-		member, err := memberIn(ctx, tx, openID)
+		var member bot.Member
+		err := s.txGet(ctx, tx, &member, sqlSelectMember, openID)
+		if isNoRows(err) {
+			member, err = bot.Member{OpenID: openID}, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -133,31 +136,21 @@ func (s *Store) Handle(ctx context.Context, openID, dedupeKey string, passive bo
 		for _, r := range rows {
 			in := r.inbound(openID)
 			reply, u := route(ctx, in, member)
-			answered := passive && r.ID == target
-			w.add(r.ID, openID, reply, u.Intent, answered)
-			if r.ID == target {
+			target := r.DedupeKey == dedupeKey
+			w.add(r.ID, openID, reply, u.Intent, passive && target)
+			if target {
 				out = bot.Outcome{Now: true}
-				if answered {
+				if passive {
 					out.Reply = reply.Text
 				}
 			}
 		}
-		return w.write(ctx, tx)
+		return w.write(ctx, s, tx)
 	})
 	if err != nil {
 		return bot.Outcome{}, fmt.Errorf("handle push: %w", err)
 	}
 	return out, nil
-}
-
-// memberIn reads the member inside the handling transaction.
-func memberIn(ctx context.Context, tx *sqlx.Tx, openID string) (bot.Member, error) {
-	var m bot.Member
-	err := tx.GetContext(ctx, &m, sqlSelectMember, openID)
-	if isNoRows(err) {
-		return bot.Member{OpenID: openID}, nil
-	}
-	return m, err
 }
 
 // handledWriter gathers a transaction's handled pushes and outbox rows as
@@ -170,6 +163,7 @@ type handledWriter struct {
 	rowIntents                                      pq.StringArray
 	causes                                          []int64
 	seqs                                            []int64
+	waits                                           []float64
 }
 
 func newHandledWriter(n int) *handledWriter {
@@ -185,6 +179,7 @@ func newHandledWriter(n int) *handledWriter {
 func (w *handledWriter) add(id int64, openID string, reply bot.Reply, intent bot.Intent, passive bool) {
 	w.ids, w.intents = append(w.ids, id), append(w.intents, string(intent))
 	seq := 0
+	var wait time.Duration // rows after a passive answer wait for it
 	row := func(to, kind, channel, fallback, text string, tpl *bot.Template, status string) {
 		var tplID, tplURL, tplData string
 		if tpl != nil {
@@ -196,16 +191,19 @@ func (w *handledWriter) add(id int64, openID string, reply bot.Reply, intent bot
 		w.templateIDs, w.templateURLs, w.templateData = append(w.templateIDs, tplID), append(w.templateURLs, tplURL), append(w.templateData, tplData)
 		w.causes, w.seqs = append(w.causes, id), append(w.seqs, int64(seq))
 		w.rowIntents, w.status = append(w.rowIntents, string(intent)), append(w.status, status)
+		w.waits = append(w.waits, wait.Seconds())
 		seq++
 	}
 	for i, text := range reply.Texts() {
 		switch {
 		case i == 0 && passive && reply.Text != "":
 			row(openID, KindReply, bot.ChannelPassive, "", text, nil, statusAnswered)
+			wait = afterPassive
 		default:
 			row(openID, KindReply, bot.ChannelCustomerService, "", text, nil, statusPending)
 		}
 	}
+	wait = 0 // messages to others need not wait for this member's answer
 	for _, snd := range reply.Sends {
 		channel := snd.Channel
 		if channel == "" {
@@ -215,10 +213,14 @@ func (w *handledWriter) add(id int64, openID string, reply bot.Reply, intent bot
 	}
 }
 
-func (w *handledWriter) write(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, sqlWriteHandled, pq.Array(w.ids), pq.StringArray(w.intents),
+func (w *handledWriter) write(ctx context.Context, s *Store, tx *sqlx.Tx) error {
+	stmt, err := s.inTx(ctx, tx, sqlWriteHandled)
+	if err != nil {
+		return err
+	}
+	_, err = stmt.ExecContext(ctx, pq.Array(w.ids), pq.StringArray(w.intents),
 		w.openIDs, w.kinds, w.channels, w.fallbacks, w.texts, w.templateIDs, w.templateURLs, w.templateData,
-		pq.Array(w.causes), pq.Array(w.seqs), w.rowIntents, w.status)
+		pq.Array(w.causes), pq.Array(w.seqs), w.rowIntents, w.status, pq.Array(w.waits))
 	return err
 }
 

@@ -15,10 +15,9 @@ import (
 // these statements move them.
 const (
 	// sqlClaimOutbox leases up to $1 due rows for $2 seconds and counts
-	// the attempt, in one statement. A row is due when it is pending, or
-	// held past its hold (then it goes by customer-service message: the
-	// HTTP answer was lost). It is claimable only when no earlier row of
-	// the same member is still held, pending or sending, so a member's rows
+	// the attempt, in one statement. A row is due when it is pending and
+	// its next_attempt has come. It is claimable only when no earlier row of
+	// the same member is still pending or sending, so a member's rows
 	// go out in id order and a claim holds at most one row per member.
 	// The oldest due rows come first; ordering by next_attempt alone lets
 	// the scan of outbox_due stop after $1 rows (a tie-break on id would
@@ -35,16 +34,15 @@ const (
 	sqlClaimOutbox = `
 WITH due AS (
 	SELECT o.id FROM outbox o
-	WHERE o.status IN ('held', 'pending') AND o.next_attempt <= now()
+	WHERE o.status = 'pending' AND o.next_attempt <= now()
 		AND NOT EXISTS (SELECT 1 FROM outbox e
-			WHERE e.openid = o.openid AND e.id < o.id AND e.status IN ('held', 'pending', 'sending'))
+			WHERE e.openid = o.openid AND e.id < o.id AND e.status IN ('pending', 'sending'))
 	ORDER BY o.next_attempt
 	LIMIT $1
 	FOR UPDATE OF o SKIP LOCKED
 ), claimed AS (
 	UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
-		lease_until = now() + make_interval(secs => $2),
-		channel = CASE WHEN o.channel = 'passive' THEN 'customer_service' ELSE o.channel END
+		lease_until = now() + make_interval(secs => $2)
 	FROM due WHERE o.id = due.id
 	RETURNING o.id, o.openid, o.kind, o.channel, o.fallback, o.text, o.template_id, o.template_url,
 		o.template_data, o.cause_message_id, o.intent, o.attempts
@@ -114,9 +112,9 @@ ORDER BY c.id`
 	WHERE status = 'sending' AND lease_until < now()`
 
 	sqlOutboxStats = `SELECT
-	(SELECT count(*) FROM outbox WHERE status IN ('held', 'pending') AND next_attempt <= now()) AS due,
+	(SELECT count(*) FROM outbox WHERE status = 'pending' AND next_attempt <= now()) AS due,
 	COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(next_attempt)) FROM outbox
-		WHERE status IN ('held', 'pending') AND next_attempt <= now()), 0)::float8 AS oldest_due,
+		WHERE status = 'pending' AND next_attempt <= now()), 0)::float8 AS oldest_due,
 	(SELECT count(*) FROM outbox WHERE status = 'sending') AS sending,
 	(SELECT count(*) FROM outbox WHERE status = 'failed') AS failed`
 )

@@ -81,12 +81,11 @@ func TestClaimOutboxTakesAMembersRowsOneAtATimeInOrder(t *testing.T) {
 	s := newStore(t)
 	a1 := addOutbox(t, s, outboxRow{openID: "oA", text: "a1"})
 	a2 := addOutbox(t, s, outboxRow{openID: "oA", text: "a2"})
-	// B's passive reply is still held for its HTTP answer: the text after
-	// it waits too.
-	addOutbox(t, s, outboxRow{openID: "oB", channel: bot.ChannelPassive, status: bot.OutboxHeld, text: "b1", due: "now() + interval '30 seconds'"})
+	// B's first row is not due yet: the text after it waits too.
+	addOutbox(t, s, outboxRow{openID: "oB", text: "b1", due: "now() + interval '30 seconds'"})
 	addOutbox(t, s, outboxRow{openID: "oB", text: "b2"})
-	// C's hold has ended: the reply goes by customer-service message.
-	c1 := addOutbox(t, s, outboxRow{openID: "oC", channel: bot.ChannelPassive, status: bot.OutboxHeld, text: "c1", due: "now() - interval '1 second'"})
+	// C's row came due a moment ago.
+	c1 := addOutbox(t, s, outboxRow{openID: "oC", text: "c1", due: "now() - interval '1 second'"})
 	// D's row is waiting for a retry.
 	addOutbox(t, s, outboxRow{openID: "oD", text: "d1", due: "now() + interval '1 minute'"})
 
@@ -299,8 +298,8 @@ func TestOutboxStats(t *testing.T) {
 		t.Fatalf("empty outbox: %+v, %v", st, err)
 	}
 	addOutbox(t, s, outboxRow{openID: "oA", due: "now() - interval '90 seconds'"})
-	addOutbox(t, s, outboxRow{openID: "oB", channel: bot.ChannelPassive, status: bot.OutboxHeld, due: "now() - interval '1 second'"})
-	addOutbox(t, s, outboxRow{openID: "oC", channel: bot.ChannelPassive, status: bot.OutboxHeld, due: "now() + interval '30 seconds'"})
+	addOutbox(t, s, outboxRow{openID: "oB", due: "now() - interval '1 second'"})
+	addOutbox(t, s, outboxRow{openID: "oC", channel: bot.ChannelPassive, status: bot.OutboxAnswered})
 	addOutbox(t, s, outboxRow{openID: "oD", due: "now() + interval '1 minute'"})
 	addOutbox(t, s, outboxRow{openID: "oE", status: bot.OutboxFailed})
 	addOutbox(t, s, outboxRow{openID: "oF", status: bot.OutboxSending})

@@ -37,10 +37,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	// Two cores serve the webhook; more connections than that only queue
-	// inside PostgreSQL. The extra headroom is for the import and export.
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
+	// Handlings hold a connection for their transaction (16 at most, see
+	// bot.DefaultHandleSlots) and a handler may need a second one; the push
+	// writers, the outbox sender, the sweeper and the tools need the rest.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -65,6 +66,34 @@ func (s *Store) prepared(ctx context.Context, query string) (*sqlx.Stmt, error) 
 	}
 	s.stmts[query] = st
 	return st, nil
+}
+
+// inTx returns query prepared (once per connection, as prepared does) for
+// use inside tx.
+func (s *Store) inTx(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtxContext(ctx, st), nil
+}
+
+// txGet and txSelect are tx.GetContext and tx.SelectContext through a
+// prepared statement: the handling transaction runs on every push.
+func (s *Store) txGet(ctx context.Context, tx *sqlx.Tx, dest any, query string, args ...any) error {
+	st, err := s.inTx(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+func (s *Store) txSelect(ctx context.Context, tx *sqlx.Tx, dest any, query string, args ...any) error {
+	st, err := s.inTx(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
 }
 
 // Close closes the prepared statements and the connection pool.

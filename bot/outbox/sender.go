@@ -28,9 +28,7 @@ import (
 // Queue is the outbox table as the sender needs it; *store.Store is one.
 type Queue interface {
 	// ClaimOutbox leases up to limit due rows for lease, counting the
-	// attempt: pending rows, and held rows past their hold (claimed as
-	// customer service). A member's rows are claimed one at a time, in id
-	// order.
+	// attempt. A member's rows are claimed one at a time, in id order.
 	ClaimOutbox(ctx context.Context, limit int, lease time.Duration) ([]bot.OutboxMessage, error)
 	// FinishOutbox records the outcome of m's attempt; recorded is false
 	// when m's claim no longer holds the row.

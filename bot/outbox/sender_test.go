@@ -104,7 +104,7 @@ func (e *env) wrote(tb testing.TB, openID string, ago time.Duration) {
 type row struct {
 	openID, channel, fallback, status, text string
 	template                                *bot.Template
-	holdFor                                 time.Duration // for held rows
+	dueIn                                   time.Duration // not due before then
 }
 
 func (e *env) add(tb testing.TB, r row) int64 {
@@ -129,7 +129,7 @@ func (e *env) add(tb testing.TB, r row) int64 {
 	err := e.st.DB().Get(&id, `INSERT INTO outbox (openid, kind, channel, fallback, text, template_id, template_url,
 			template_data, status, next_attempt)
 		VALUES ($1, 'reply', $2, $3, $4, $5, $6, $7::jsonb, $8, now() + make_interval(secs => $9)) RETURNING id`,
-		r.openID, r.channel, r.fallback, r.text, tplID, tplURL, tplData, r.status, r.holdFor.Seconds())
+		r.openID, r.channel, r.fallback, r.text, tplID, tplURL, tplData, r.status, r.dueIn.Seconds())
 	if err != nil {
 		tb.Fatalf("insert outbox row: %v", err)
 	}
@@ -146,7 +146,7 @@ func (e *env) exec(tb testing.TB, query string, args ...any) {
 // makeDue makes every waiting row due now, as time passing would.
 func (e *env) makeDue(tb testing.TB) {
 	tb.Helper()
-	e.exec(tb, `UPDATE outbox SET next_attempt = now() WHERE status IN ('pending', 'held')`)
+	e.exec(tb, `UPDATE outbox SET next_attempt = now() WHERE status = 'pending'`)
 }
 
 // state is a row as a director looking at the database sees it.
@@ -229,27 +229,25 @@ func TestPendingRowIsSentOnce(t *testing.T) {
 	}
 }
 
-func TestHeldReplyGoesByCustomerServiceWhenItsHoldEnds(t *testing.T) {
+// A member's row that is not due yet (a reply waiting a moment behind its
+// passive answer, or a retry's backoff) holds back the rows after it.
+func TestRowNotYetDueHoldsBackTheMembersLaterRows(t *testing.T) {
 	e := newEnv(t)
 	s := e.sender(t, outbox.Config{}, nil)
 	e.wrote(t, "oLi", time.Second)
-	held := e.add(t, row{openID: "oLi", channel: bot.ChannelPassive, status: bot.OutboxHeld, text: "回复", holdFor: 30 * time.Second})
+	first := e.add(t, row{openID: "oLi", text: "回复", dueIn: 30 * time.Second})
 	more := e.add(t, row{openID: "oLi", text: "还有一条"})
 
 	drain(t, s)
 	if n := len(e.fake.Calls(csSend)); n != 0 {
-		t.Fatalf("sent %d messages while the reply was held for its HTTP answer", n)
+		t.Fatalf("sent %d messages before the member's first row was due", n)
 	}
-	if st := e.state(t, held); st.Status != bot.OutboxHeld || st.Attempts != 0 {
-		t.Fatalf("held row: %+v", st)
-	}
-
-	e.makeDue(t) // the hold ends: the HTTP answer was lost
+	e.makeDue(t)
 	drain(t, s)
 	if got := e.texts("oLi"); !slices.Equal(got, []string{"回复", "还有一条"}) {
 		t.Fatalf("WeChat got %q", got)
 	}
-	for _, id := range []int64{held, more} {
+	for _, id := range []int64{first, more} {
 		if st := e.state(t, id); st.Status != bot.OutboxSent || st.Channel != bot.ChannelCustomerService || st.Attempts != 1 {
 			t.Errorf("row %d: %+v", id, st)
 		}

@@ -711,6 +711,14 @@ func TestMoreTextsFollowByCustomerService(t *testing.T) {
 		t.Fatalf("passive answer = %q", got)
 	}
 	h.deliver()
+	if cs := h.customerService("o-more"); len(cs) != 0 {
+		t.Fatalf("further texts sent at once, racing the passive answer: %q", cs)
+	}
+	// A second later they are due.
+	if _, err := h.st.DB().Exec(`UPDATE outbox SET next_attempt = now() WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	h.deliver()
 	if cs := h.customerService("o-more"); strings.Join(cs, "|") != "第二条|第三条" {
 		t.Errorf("customer-service messages = %q, want the two further texts in order", cs)
 	}

@@ -51,13 +51,11 @@ CREATE TABLE outbox (
     cause_message_id bigint,
     seq              integer NOT NULL DEFAULT 0,
     intent           text NOT NULL DEFAULT '',
-    -- held: a passive reply waiting for its HTTP answer; at next_attempt it
-    --       goes by customer-service message instead (the answer was lost).
     -- pending: due at next_attempt.  sending: claimed until lease_until.
     -- answered: delivered as the HTTP answer.  sent: WeChat took it.
     -- failed: given up (failed_reason).  cancelled: no longer wanted.
     status           text NOT NULL CHECK (status IN
-                         ('held', 'pending', 'sending', 'answered', 'sent', 'failed', 'cancelled')),
+                         ('pending', 'sending', 'answered', 'sent', 'failed', 'cancelled')),
     attempts         integer NOT NULL DEFAULT 0,
     next_attempt     timestamptz NOT NULL DEFAULT now(),
     lease_until      timestamptz,
@@ -69,7 +67,7 @@ CREATE TABLE outbox (
     wechat_msg_id    bigint,
     created_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX outbox_due ON outbox (next_attempt) WHERE status IN ('held', 'pending');
+CREATE INDEX outbox_due ON outbox (next_attempt) WHERE status = 'pending';
 CREATE INDEX outbox_leased ON outbox (lease_until) WHERE status = 'sending';
 CREATE INDEX outbox_cause ON outbox (cause_message_id) WHERE cause_message_id IS NOT NULL;
 CREATE INDEX outbox_member ON outbox (openid, id);

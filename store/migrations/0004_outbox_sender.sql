@@ -4,7 +4,7 @@
 -- A member's rows still to go. A row is claimed only when no earlier row of
 -- its member is among these, so a member's messages go out in order. Small:
 -- rows leave it once they are sent, answered or given up.
-CREATE INDEX outbox_member_open ON outbox (openid, id) WHERE status IN ('held', 'pending', 'sending');
+CREATE INDEX outbox_member_open ON outbox (openid, id) WHERE status IN ('pending', 'sending');
 
 -- The customer-service messages a member got, by when: the claim counts
 -- those since the member's last message (WeChat allows 5 per message).
