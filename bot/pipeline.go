@@ -98,9 +98,6 @@ type PipelineConfig struct {
 	KeepReserve time.Duration
 	// HandleTimeout bounds handling that goes on after the HTTP answer.
 	HandleTimeout time.Duration
-	// HandleSlots caps handlings in flight, each holding a database
-	// connection for its transaction.
-	HandleSlots int
 	// SweepGrace is how long a kept push may stay unhandled before the
 	// sweeper takes it: longer than any handling still under way.
 	SweepGrace time.Duration
@@ -112,7 +109,6 @@ type PipelineConfig struct {
 const (
 	DefaultKeepReserve   = time.Second
 	DefaultHandleTimeout = 30 * time.Second
-	DefaultHandleSlots   = 16
 	DefaultSweepGrace    = time.Minute
 	DefaultSweepBatch    = 200
 )
@@ -131,9 +127,8 @@ type Pipeline struct {
 	// wake tells the outbox sender that rows may be due; nil is fine.
 	wake func()
 
-	arrivals memberLocks // one Keep at a time per member
-	members  memberLocks // one handling at a time per member
-	slots    chan struct{}
+	arrivals memberLocks    // one Keep at a time per member
+	members  memberLocks    // one handling at a time per member
 	late     sync.WaitGroup // handling still running after its request was answered
 }
 
@@ -150,9 +145,6 @@ func NewPipeline(cfg PipelineConfig, inbox Inbox, spool Spool, router Responder,
 	if cfg.HandleTimeout == 0 {
 		cfg.HandleTimeout = DefaultHandleTimeout
 	}
-	if cfg.HandleSlots == 0 {
-		cfg.HandleSlots = DefaultHandleSlots
-	}
 	if cfg.SweepGrace == 0 {
 		cfg.SweepGrace = DefaultSweepGrace
 	}
@@ -166,7 +158,6 @@ func NewPipeline(cfg PipelineConfig, inbox Inbox, spool Spool, router Responder,
 		cfg: cfg, inbox: inbox, spool: spool, router: router, meter: meter, wake: wake, log: log,
 		arrivals: memberLocks{held: map[string]*memberLock{}},
 		members:  memberLocks{held: map[string]*memberLock{}},
-		slots:    make(chan struct{}, cfg.HandleSlots),
 	}
 }
 
@@ -319,12 +310,6 @@ func (p *Pipeline) handle(ctx context.Context, openID, dedupeKey string, passive
 		return Outcome{}, err
 	}
 	defer unlock()
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return Outcome{}, ctx.Err()
-	}
-	defer func() { <-p.slots }()
 	out, err := p.inbox.Handle(ctx, openID, dedupeKey, passive, p.route)
 	if err == nil && out.Now {
 		p.wake()

@@ -26,9 +26,11 @@ type InboundBatcher struct {
 	st      *Store
 	log     *slog.Logger
 	queue   chan *inboundCall
+	handles chan *handleCall
 	touches chan touch
 	stop    chan struct{}
 	done    sync.WaitGroup // batch writers
+	handled sync.WaitGroup // handling writers
 	touched sync.WaitGroup // the touch writer
 	once    sync.Once
 }
@@ -66,12 +68,17 @@ func (s *Store) NewInboundBatcher(log *slog.Logger) *InboundBatcher {
 	b := &InboundBatcher{
 		st: s, log: log,
 		queue:   make(chan *inboundCall, inboundBatch*inboundWriters),
+		handles: make(chan *handleCall, handleBatch*handleWriters),
 		touches: make(chan touch, inboundBatch*inboundWriters),
 		stop:    make(chan struct{}),
 	}
 	for range inboundWriters {
 		b.done.Add(1)
 		go b.write()
+	}
+	for range handleWriters {
+		b.handled.Add(1)
+		go b.handleWriter()
 	}
 	b.touched.Add(1)
 	go b.touch()
@@ -108,36 +115,59 @@ func (b *InboundBatcher) KeepJob(ctx context.Context, in bot.Inbound) (bool, err
 	return b.st.RecordJob(ctx, in)
 }
 
-// Close stops the writers once the queued pushes, and the last-seen times
-// they move, are written. The webhook must have stopped calling.
+// Close stops the writers once the queued pushes and handlings, and the
+// last-seen times they move, are written. The webhook and the pipeline must
+// have stopped calling.
 func (b *InboundBatcher) Close() {
 	b.once.Do(func() {
 		close(b.queue)
+		close(b.handles)
 		b.done.Wait()
+		b.handled.Wait()
 		close(b.stop)
 	})
 	b.done.Wait()
+	b.handled.Wait()
 	b.touched.Wait()
 }
 
-// write takes batches off the queue, one push per member per batch, and
-// hands each caller its result.
-func (b *InboundBatcher) write() {
-	defer b.done.Done()
-	var carry []*inboundCall // pushes from a member already in the last batch
+// memberCall is a call waiting in one of the batchers' queues.
+type memberCall interface {
+	member() string
+	// expired hands the caller its context's error if it has given up.
+	expired() bool
+}
+
+func (c *inboundCall) member() string { return c.in.OpenID }
+
+func (c *inboundCall) expired() bool {
+	if err := c.ctx.Err(); err != nil {
+		c.result <- inboundOutcome{err: err}
+		return true
+	}
+	return false
+}
+
+// batches takes calls off queue in batches of at most max with one call per
+// member — a member's later call waits for the next batch, so it is written
+// after the earlier one — sorted by openid, and runs each batch, until the
+// queue is closed and empty. Batches written at the same time lock member
+// rows in one order, openid order, so they wait for each other instead of
+// deadlocking.
+func batches[C memberCall](queue <-chan C, max int, run func([]C)) {
+	var carry []C // calls of a member already in the last batch
 	for {
-		var batch []*inboundCall
+		var batch []C
 		members := map[string]bool{}
-		add := func(c *inboundCall) {
-			if c.ctx.Err() != nil {
-				c.result <- inboundOutcome{err: c.ctx.Err()}
+		add := func(c C) {
+			if c.expired() {
 				return
 			}
-			if members[c.in.OpenID] {
+			if members[c.member()] {
 				carry = append(carry, c)
 				return
 			}
-			members[c.in.OpenID] = true
+			members[c.member()] = true
 			batch = append(batch, c)
 		}
 		waiting := carry
@@ -146,20 +176,26 @@ func (b *InboundBatcher) write() {
 			add(c)
 		}
 		if len(batch) == 0 && len(carry) == 0 {
-			c, ok := <-b.queue
+			c, ok := <-queue
 			if !ok {
 				return
 			}
 			add(c)
 		}
-		drainInto(b.queue, inboundBatch-len(batch), add)
+		drainInto(queue, max-len(batch), add)
 		if len(batch) == 0 {
 			continue
 		}
-		// Batches written at the same time lock member rows and dedupe keys
-		// in one order, openid order, so they wait for each other instead of
-		// deadlocking.
-		sort.Slice(batch, func(i, j int) bool { return batch[i].in.OpenID < batch[j].in.OpenID })
+		sort.Slice(batch, func(i, j int) bool { return batch[i].member() < batch[j].member() })
+		run(batch)
+	}
+}
+
+// write takes batches of pushes off the queue and hands each caller its
+// result.
+func (b *InboundBatcher) write() {
+	defer b.done.Done()
+	batches(b.queue, inboundBatch, func(batch []*inboundCall) {
 		ins := make([]bot.Inbound, len(batch))
 		for k, c := range batch {
 			ins[k] = c.in
@@ -169,7 +205,7 @@ func (b *InboundBatcher) write() {
 			// One push PostgreSQL refuses must not fail the others: write
 			// each alone, so only the bad one is refused.
 			b.writeAlone(batch)
-			continue
+			return
 		}
 		for k, c := range batch {
 			if err != nil {
@@ -178,7 +214,7 @@ func (b *InboundBatcher) write() {
 				b.deliver(c, res[k], known[k], nil)
 			}
 		}
-	}
+	})
 }
 
 // writeAlone stores each push of a failed batch on its own.
@@ -219,7 +255,7 @@ func (b *InboundBatcher) writeBatch(ins []bot.Inbound) (res []inboundResult, kno
 	}
 	stored := map[string]inboundResult{}
 	if len(plain) > 0 {
-		err = retryDeadlock(func(ctx context.Context) (err error) {
+		err = retryDeadlock(inboundTimeout, func(ctx context.Context) (err error) {
 			stored, err = b.st.recordKnownMembers(ctx, plain)
 			return err
 		})
@@ -240,7 +276,7 @@ func (b *InboundBatcher) writeBatch(ins []bot.Inbound) (res []inboundResult, kno
 		return res, known, nil
 	}
 	var full []inboundResult
-	err = retryDeadlock(func(ctx context.Context) (err error) {
+	err = retryDeadlock(inboundTimeout, func(ctx context.Context) (err error) {
 		full, err = b.st.recordInbounds(ctx, rest)
 		return err
 	})
@@ -255,9 +291,9 @@ func (b *InboundBatcher) writeBatch(ins []bot.Inbound) (res []inboundResult, kno
 
 // retryDeadlock runs a statement, once more if PostgreSQL cancelled it to
 // break a deadlock: the second try finds the other transaction committed.
-func retryDeadlock(run func(ctx context.Context) error) error {
+func retryDeadlock(timeout time.Duration, run func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), inboundTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := run(ctx)
 		cancel()
 		var pqErr *pq.Error
@@ -290,7 +326,7 @@ func (b *InboundBatcher) touch() {
 		clear(pending)
 		// Member rows are locked in openid order, as the batches do.
 		sort.Slice(batch, func(i, j int) bool { return batch[i].openID < batch[j].openID })
-		if err := retryDeadlock(func(ctx context.Context) error { return b.st.touchMembers(ctx, batch) }); err != nil {
+		if err := retryDeadlock(inboundTimeout, func(ctx context.Context) error { return b.st.touchMembers(ctx, batch) }); err != nil {
 			b.log.Warn("last-seen times not written", "members", len(batch), "error", err)
 		}
 	}

@@ -14,19 +14,24 @@ import (
 )
 
 const (
-	// sqlLockUnhandled locks a member's unhandled pushes up to the one with
-	// dedupe key $2, in the order they were sent. FOR UPDATE makes a second handler (a
-	// retry, another process, the sweeper) wait, and then skip the rows
-	// the first one handled: PostgreSQL re-checks handled_at on the rows it
-	// waited for.
+	// sqlLockUnhandled locks, for each (member $1[i], push $2[i]), the
+	// member's unhandled pushes up to that one, in the order they were sent.
+	// FOR UPDATE makes a second handler (a retry, another process, the
+	// sweeper) wait, and then skip the rows the first one handled:
+	// PostgreSQL re-checks handled_at on the rows it waited for. Rows are
+	// locked in (openid, at, id) order by every handler, so handlers wait
+	// for each other instead of deadlocking.
 	sqlLockUnhandled = `
-SELECT id, type, event, event_key, text, wechat_msg_id, lat, lng, at,
-	media_id, pic_url, format, thumb_media_id, title, description, url, dedupe_key
-FROM messages
-WHERE openid = $1 AND direction = 'in' AND handled_at IS NULL
-	AND id <= (SELECT id FROM messages WHERE dedupe_key = $2)
-ORDER BY at, id
-FOR UPDATE`
+SELECT m.id, m.openid, m.type, m.event, m.event_key, m.text, m.wechat_msg_id, m.lat, m.lng, m.at,
+	m.media_id, m.pic_url, m.format, m.thumb_media_id, m.title, m.description, m.url, m.dedupe_key
+FROM unnest($1::text[], $2::text[]) AS t (openid, dedupe_key)
+JOIN messages target ON target.dedupe_key = t.dedupe_key AND target.openid = t.openid
+JOIN messages m ON m.openid = t.openid AND m.direction = 'in' AND m.handled_at IS NULL AND m.id <= target.id
+ORDER BY m.openid, m.at, m.id
+FOR UPDATE OF m`
+
+	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
+		FROM members WHERE openid = ANY($1)`
 
 	// sqlWriteHandled marks pushes handled and writes what they caused to
 	// the outbox, in one statement of the handling transaction.
@@ -46,11 +51,11 @@ FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text
 	AS o (openid, kind, channel, fallback, text, template_id, template_url, template_data,
 		cause, seq, intent, status, wait)`
 
-	// sqlPassiveReply is the passive reply an earlier handling gave a
-	// push: WeChat retrying the push means it did not get that answer, so
+	// sqlPassiveReplies are the passive replies earlier handlings gave
+	// pushes: WeChat retrying a push means it did not get that answer, so
 	// the retry gets it again.
-	sqlPassiveReply = `SELECT o.text FROM outbox o JOIN messages m ON o.cause_message_id = m.id
-	WHERE m.dedupe_key = $1 AND o.seq = 0 AND o.kind = 'reply' AND o.channel = 'passive' AND o.status = 'answered'`
+	sqlPassiveReplies = `SELECT m.dedupe_key, o.text FROM outbox o JOIN messages m ON o.cause_message_id = m.id
+	WHERE m.dedupe_key = ANY($1) AND o.seq = 0 AND o.kind = 'reply' AND o.channel = 'passive' AND o.status = 'answered'`
 
 	// sqlUnanswered turns a passive reply that could not be written into a
 	// customer-service message, due at once.
@@ -80,6 +85,7 @@ const (
 // keptRow is a kept push as sqlLockUnhandled reads it back.
 type keptRow struct {
 	ID           int64           `db:"id"`
+	OpenID       string          `db:"openid"`
 	Type         string          `db:"type"`
 	Event        string          `db:"event"`
 	EventKey     string          `db:"event_key"`
@@ -98,9 +104,9 @@ type keptRow struct {
 	DedupeKey    string          `db:"dedupe_key"`
 }
 
-func (r keptRow) inbound(openID string) bot.Inbound {
+func (r keptRow) inbound() bot.Inbound {
 	return bot.Inbound{
-		OpenID: openID, Type: r.Type, Event: r.Event, EventKey: r.EventKey, Text: r.Text,
+		OpenID: r.OpenID, Type: r.Type, Event: r.Event, EventKey: r.EventKey, Text: r.Text,
 		MsgID: r.MsgID.Int64, Lat: r.Lat.Float64, Lng: r.Lng.Float64, Located: r.Lat.Valid && r.Lng.Valid,
 		At: r.At, MediaID: r.MediaID, PicURL: r.PicURL, Format: r.Format, ThumbMediaID: r.ThumbMediaID,
 		Title: r.Title, Description: r.Description, URL: r.URL, DedupeKey: r.DedupeKey,
@@ -109,48 +115,100 @@ func (r keptRow) inbound(openID string) bot.Inbound {
 
 // Handle handles a member's kept pushes up to the one with dedupeKey, in
 // one transaction (see bot.Inbox).
-func (s *Store) Handle(ctx context.Context, openID, dedupeKey string, passive bool, route bot.Route) (out bot.Outcome, err error) {
-	err = s.Transact(ctx, func(tx *sqlx.Tx) error {
+func (s *Store) Handle(ctx context.Context, openID, dedupeKey string, passive bool, route bot.Route) (bot.Outcome, error) {
+	outs, err := s.handle(ctx, []handleRequest{{openID: openID, dedupeKey: dedupeKey, passive: passive, route: route}})
+	if err != nil {
+		return bot.Outcome{}, err
+	}
+	return outs[0], nil
+}
+
+// handleRequest is one push to handle, with its member's earlier ones.
+type handleRequest struct {
+	openID, dedupeKey string
+	passive           bool
+	route             bot.Route
+}
+
+// handle handles pushes of distinct members in one transaction and returns
+// each one's outcome, in the order of reqs.
+func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome, error) {
+	outs := make([]bot.Outcome, len(reqs))
+	err := s.Transact(ctx, func(tx *sqlx.Tx) error {
+		clear(outs) // a deadlock retry starts again
+		openIDs, keys := make(pq.StringArray, len(reqs)), make(pq.StringArray, len(reqs))
+		of := make(map[string]int, len(reqs))
+		for i, r := range reqs {
+			openIDs[i], keys[i], of[r.openID] = r.openID, r.dedupeKey, i
+		}
 		var rows []keptRow
-		if err := s.txSelect(ctx, tx, &rows, sqlLockUnhandled, openID, dedupeKey); err != nil {
+		if err := s.txSelect(ctx, tx, &rows, sqlLockUnhandled, openIDs, keys); err != nil {
 			return err
 		}
-		if len(rows) == 0 {
-			// Handled earlier: a retry gets the passive reply again.
-			out = bot.Outcome{}
-			err := s.txGet(ctx, tx, &out.Reply, sqlPassiveReply, dedupeKey)
-			if isNoRows(err) {
-				return nil
-			}
+		var members []bot.Member
+		if err := s.txSelect(ctx, tx, &members, sqlSelectMembers, openIDs); err != nil {
 			return err
 		}
-		var member bot.Member
-		err := s.txGet(ctx, tx, &member, sqlSelectMember, openID)
-		if isNoRows(err) {
-			member, err = bot.Member{OpenID: openID}, nil
-		}
-		if err != nil {
-			return err
+		memberOf := make(map[string]bot.Member, len(members))
+		for _, m := range members {
+			memberOf[m.OpenID] = m
 		}
 		w := newHandledWriter(len(rows))
-		for _, r := range rows {
-			in := r.inbound(openID)
-			reply, u := route(ctx, in, member)
-			target := r.DedupeKey == dedupeKey
-			w.add(r.ID, openID, reply, u.Intent, passive && target)
+		for _, row := range rows {
+			i := of[row.OpenID]
+			r := reqs[i]
+			member, ok := memberOf[row.OpenID]
+			if !ok {
+				member = bot.Member{OpenID: row.OpenID}
+			}
+			reply, u := r.route(ctx, row.inbound(), member)
+			target := row.DedupeKey == r.dedupeKey
+			w.add(row.ID, row.OpenID, reply, u.Intent, r.passive && target)
 			if target {
-				out = bot.Outcome{Now: true}
-				if passive {
-					out.Reply = reply.Text
+				outs[i] = bot.Outcome{Now: true}
+				if r.passive {
+					outs[i].Reply = reply.Text
 				}
 			}
+		}
+		if err := s.passiveRepliesOf(ctx, tx, reqs, outs); err != nil {
+			return err
 		}
 		return w.write(ctx, s, tx)
 	})
 	if err != nil {
-		return bot.Outcome{}, fmt.Errorf("handle push: %w", err)
+		return nil, fmt.Errorf("handle pushes: %w", err)
 	}
-	return out, nil
+	return outs, nil
+}
+
+// passiveRepliesOf fills in, for pushes an earlier handling took, the
+// passive answer it gave: their retry gets it again.
+func (s *Store) passiveRepliesOf(ctx context.Context, tx *sqlx.Tx, reqs []handleRequest, outs []bot.Outcome) error {
+	var earlier pq.StringArray
+	for i, r := range reqs {
+		if !outs[i].Now {
+			earlier = append(earlier, r.dedupeKey)
+		}
+	}
+	if len(earlier) == 0 {
+		return nil
+	}
+	var replies []struct {
+		DedupeKey string `db:"dedupe_key"`
+		Text      string `db:"text"`
+	}
+	if err := s.txSelect(ctx, tx, &replies, sqlPassiveReplies, earlier); err != nil {
+		return err
+	}
+	for _, rep := range replies {
+		for i, r := range reqs {
+			if r.dedupeKey == rep.DedupeKey {
+				outs[i].Reply = rep.Text
+			}
+		}
+	}
+	return nil
 }
 
 // handledWriter gathers a transaction's handled pushes and outbox rows as
@@ -254,11 +312,6 @@ func (s *Store) CountUnhandled(ctx context.Context) (int, error) {
 
 // The InboundBatcher is the webhook's bot.Inbox: it batches keeping, and
 // hands the rest to the store.
-
-// Handle is Store.Handle.
-func (b *InboundBatcher) Handle(ctx context.Context, openID, dedupeKey string, passive bool, route bot.Route) (bot.Outcome, error) {
-	return b.st.Handle(ctx, openID, dedupeKey, passive, route)
-}
 
 // Unanswered is Store.Unanswered.
 func (b *InboundBatcher) Unanswered(ctx context.Context, dedupeKey string) error {

@@ -37,9 +37,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	// Handlings hold a connection for their transaction (16 at most, see
-	// bot.DefaultHandleSlots) and a handler may need a second one; the push
-	// writers, the outbox sender, the sweeper and the tools need the rest.
+	// The push writers and the handling writers hold a connection each for
+	// their statements (4 + 4), a handler may need a second one; the outbox
+	// sender, the sweeper, the probes and the tools need the rest.
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ type harness struct {
 	router   *bot.Router
 	signer   wxtest.Signer
 	now      time.Time
-	seq      int64
+	seq      atomic.Int64       // pushes may be posted from several goroutines
 	logs     *testkit.LogBuffer // everything the webhook and its parts logged
 	log      *slog.Logger
 	cfg      wechat.WebhookConfig
@@ -94,7 +95,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	meter := metrics.New(log)
 	h := &harness{t: t, st: st, rd: rd, spool: sp, fake: fake, router: router, logs: logs, log: log,
 		signer: wxtest.Signer{Token: testToken, AppID: testAppID, AESKey: testAESKey},
-		now:    time.Now().Truncate(time.Second), seq: 6054768590064713728}
+		now:    time.Now().Truncate(time.Second)}
+	h.seq.Store(6054768590064713728)
 	h.cfg = wechat.WebhookConfig{Token: testToken, AppID: testAppID, AESKey: testAESKey,
 		Now: func() time.Time { return h.now }}
 	for _, o := range opts {
@@ -111,10 +113,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // msgID returns a fresh MsgId.
-func (h *harness) msgID() int64 { h.seq++; return h.seq }
+func (h *harness) msgID() int64 { return h.seq.Add(1) }
 
 // nonce returns a fresh nonce.
-func (h *harness) nonce() string { h.seq++; return strconv.FormatInt(h.seq%1000000000, 10) }
+func (h *harness) nonce() string { return strconv.FormatInt(h.seq.Add(1)%1000000000, 10) }
 
 // do sends a request to the webhook as WeChat would.
 func (h *harness) do(method string, query url.Values, body []byte) *httptest.ResponseRecorder {
