@@ -57,18 +57,7 @@ func newEnv(tb testing.TB) *env {
 }
 
 // openStore is a connection pool of its own to the env's database.
-func (e *env) openStore(tb testing.TB) *store.Store {
-	tb.Helper()
-	st, err := store.Open(context.Background(), e.url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return st
-}
+func (e *env) openStore(tb testing.TB) *store.Store { return testkit.StoreAt(tb, e.url) }
 
 func (e *env) client(tb testing.TB) *wxapi.Client {
 	tb.Helper()

@@ -68,7 +68,14 @@ func Index(tb testing.TB) *nlu.Index {
 // Store is a migrated store in a PostgreSQL schema of the test's own.
 func Store(tb testing.TB) *store.Store {
 	tb.Helper()
-	st, err := store.Open(context.Background(), pgtest.URL(tb))
+	return StoreAt(tb, pgtest.URL(tb))
+}
+
+// StoreAt is a migrated store with a connection pool of its own on the
+// database url names: a second process on a test's schema.
+func StoreAt(tb testing.TB, url string) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), url)
 	if err != nil {
 		tb.Fatal(err)
 	}
