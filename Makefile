@@ -61,7 +61,7 @@ run: build demo-env
 	  'Stop with Ctrl-C; stop private databases with: make clean' ''
 	bin/fakewechat -addr 127.0.0.1:8091 &
 	fake=$$!
-	trap 'kill $$fake 2>/dev/null; wait $$fake 2>/dev/null || true' EXIT
+	trap 'kill $$fake 2>/dev/null || true; wait $$fake 2>/dev/null || true' EXIT
 	bin/nuanjia serve
 
 say:
