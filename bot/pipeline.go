@@ -130,6 +130,8 @@ type Pipeline struct {
 	arrivals memberLocks    // one Keep at a time per member
 	members  memberLocks    // one handling at a time per member
 	late     sync.WaitGroup // handling still running after its request was answered
+	// spooling keeps an outage to one log line every 10 s.
+	spooling LogLimiter
 }
 
 // Responder decides the reply to a push; *Router is one.
@@ -158,6 +160,7 @@ func NewPipeline(cfg PipelineConfig, inbox Inbox, spool Spool, router Responder,
 		cfg: cfg, inbox: inbox, spool: spool, router: router, meter: meter, wake: wake, log: log,
 		arrivals: memberLocks{held: map[string]*memberLock{}},
 		members:  memberLocks{held: map[string]*memberLock{}},
+		spooling: LogLimiter{Every: 10 * time.Second},
 	}
 }
 
@@ -182,7 +185,7 @@ func (a Answer) Settle(delivered bool) {
 // a 5xx and retry. An error wrapping ErrRejected means the database refused
 // this push: WeChat gets a 4xx.
 func (p *Pipeline) Accept(ctx context.Context, in Inbound, deadline time.Time) (Answer, error) {
-	reserve := min(p.cfg.KeepReserve, time.Until(deadline)/4)
+	reserve := max(0, min(p.cfg.KeepReserve, time.Until(deadline)/4))
 	keepCtx, cancel := context.WithDeadline(ctx, deadline.Add(-reserve))
 	fresh, err := p.keep(keepCtx, in)
 	cancel()
@@ -196,7 +199,10 @@ func (p *Pipeline) Accept(ctx context.Context, in Inbound, deadline time.Time) (
 		if serr := p.spool.Append(in); serr != nil {
 			return Answer{}, errors.Join(err, serr)
 		}
-		p.log.Warn("push spooled to disk", "dedupe_key", in.DedupeKey, "error", err)
+		if ok, held := p.spooling.Allow(time.Now()); ok {
+			p.log.Warn("pushes going to the disk spool: PostgreSQL cannot take them", "dedupe_key", in.DedupeKey,
+				"error", err, "also_since_last", held)
+		}
 		return Answer{Outcome: OutcomeSpooled}, nil
 	}
 	if in.IsJobReport() {

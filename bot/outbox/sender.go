@@ -212,6 +212,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	// (deliver sees ctx done); then the workers exit.
 	defer func() { close(jobs); wg.Wait() }()
 
+	// A database outage is one line every 10 s, not one per poll.
+	claimFailed := bot.LogLimiter{Every: 10 * time.Second}
 	timer := time.NewTimer(s.cfg.PollInterval)
 	defer timer.Stop()
 	var lastRequeue time.Time
@@ -230,8 +232,8 @@ func (s *Sender) Run(ctx context.Context) error {
 			at := time.Now()
 			msgs, err := s.queue.ClaimOutbox(ctx, free, s.cfg.Lease)
 			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("outbox claim failed", "error", err)
+				if ok, held := claimFailed.Allow(time.Now()); ok && ctx.Err() == nil {
+					s.log.Warn("outbox claim failed", "error", err, "also_since_last", held)
 				}
 				poke, backlog = false, false
 			} else {

@@ -80,6 +80,8 @@ type Webhook struct {
 	pipeline Acceptor
 	meter    bot.Meter
 	log      *slog.Logger
+	// guardDown keeps a Redis outage to one log line every 10 s.
+	guardDown bot.LogLimiter
 }
 
 // NewWebhook wires a webhook.
@@ -99,7 +101,8 @@ func NewWebhook(cfg WebhookConfig, guard ReplayGuard, pipeline Acceptor, meter b
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Webhook{cfg: cfg, guard: guard, pipeline: pipeline, meter: meter, log: log}
+	return &Webhook{cfg: cfg, guard: guard, pipeline: pipeline, meter: meter, log: log,
+		guardDown: bot.LogLimiter{Every: 10 * time.Second}}
 }
 
 // refusal is a request turned away: a 4xx with a short plain-text reason.
@@ -203,7 +206,9 @@ func (wh *Webhook) push(w http.ResponseWriter, r *http.Request, q queryValues, s
 	cancel()
 	switch {
 	case err != nil:
-		wh.log.Warn("replay guard unavailable; pushes still kept", "error", err)
+		if ok, held := wh.guardDown.Allow(start); ok {
+			wh.log.Warn("replay guard unavailable; pushes still kept", "error", err, "also_since_last", held)
+		}
 	case replayed:
 		return refuse(http.StatusConflict, "replayed request")
 	}
