@@ -224,8 +224,10 @@ func (wh *Webhook) push(w http.ResponseWriter, r *http.Request, q queryValues, s
 		return err
 	}
 	werr := wh.answer(w, bot.Reply{Text: ans.Text}, in, safe, timestamp, nonce)
-	if f, ok := w.(http.Flusher); ok && werr == nil {
-		f.Flush()
+	if werr == nil {
+		// Sent now rather than when the handler returns, so a connection
+		// WeChat dropped shows here and the reply can go another way.
+		werr = http.NewResponseController(w).Flush()
 	}
 	ans.Settle(werr == nil && r.Context().Err() == nil)
 	wh.meter.Push(ans.Outcome, wh.cfg.Now().Sub(start))
