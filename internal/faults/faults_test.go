@@ -141,27 +141,12 @@ var faultSpecs = []faultSpec{
 	}},
 	{name: "pg-lock-8s", code: "pl", rate: 100, dur: 30 * time.Second, inject: func(ctx context.Context, f *faultRun) error {
 		f.sleepUntil(ctx, 10*time.Second)
-		conn, err := f.db.Conn(ctx)
+		unlock, err := f.lockTable(ctx, "messages")
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-			return err
-		}
-		f.event("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-		if _, err := conn.ExecContext(ctx, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"); err != nil {
-			return err
-		}
-		f.event("lock held; pg_sleep(%.1f)", f.scaled(8*time.Second).Seconds())
-		if _, err := conn.ExecContext(ctx, "SELECT pg_sleep($1)", f.scaled(8*time.Second).Seconds()); err != nil {
-			return err
-		}
-		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-			return err
-		}
-		f.event("COMMIT: lock released")
-		return nil
+		f.sleep(ctx, 8*time.Second)
+		return unlock()
 	}},
 	// Handling stalled (the outbox table locked, so every handling
 	// transaction waits on its INSERT), then serve is killed: pushes kept
@@ -170,18 +155,10 @@ var faultSpecs = []faultSpec{
 	// pushes still waiting get no answer, so WeChat's retries must.
 	{name: "kill-9-mid-handling", code: "kh", rate: 100, dur: 40 * time.Second, inject: func(ctx context.Context, f *faultRun) error {
 		f.sleepUntil(ctx, 10*time.Second)
-		conn, err := f.db.Conn(ctx)
+		unlock, err := f.lockTable(ctx, "outbox")
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-			return err
-		}
-		if _, err := conn.ExecContext(ctx, "LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE"); err != nil {
-			return err
-		}
-		f.event("BEGIN; LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE: handling stalls")
 		f.sleep(ctx, 6*time.Second)
 		if err := f.serve.kill9(); err != nil {
 			return err
@@ -192,11 +169,7 @@ var faultSpecs = []faultSpec{
 		}
 		f.event("serve ready again")
 		f.sleep(ctx, 2*time.Second)
-		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-			return err
-		}
-		f.event("COMMIT: outbox lock released")
-		return nil
+		return unlock()
 	}},
 	{name: "malformed-1000", code: "mf", rate: 1000, dur: 10 * time.Second, malformedEvery: 10},
 }
@@ -218,6 +191,34 @@ type faultRun struct {
 	serve  *serveProc
 	db     *sql.DB
 	events []string
+}
+
+// lockTable takes an ACCESS EXCLUSIVE lock on table from a connection of
+// its own, in an open transaction: every statement of serve's that touches
+// the table waits. unlock commits and closes the connection.
+func (f *faultRun) lockTable(ctx context.Context, table string) (unlock func() error, err error) {
+	conn, err := f.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// table is one of this file's constants, never input.
+	if _, err := conn.ExecContext(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	f.event("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table)
+	return func() error {
+		defer conn.Close()
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+			return err
+		}
+		f.event("COMMIT: %s lock released", table)
+		return nil
+	}, nil
 }
 
 func (f *faultRun) scaled(d time.Duration) time.Duration {
