@@ -77,6 +77,14 @@ type Inbound struct {
 	// job-finish events).
 	Job JobReport
 
+	// Extra holds the rest of what WeChat sent that nuanjia does not act
+	// on yet, by WeChat's element name: a file's FileKey, FileMd5 and
+	// FileTotalLen, a QR code's Ticket, a VIEW's MenuId, a location's Scale,
+	// Precision, Label and Poiname, ScanType and ScanResult, the number of
+	// pictures of a pic_* event, a subscribe popup's choices. Nothing a
+	// member sends is dropped.
+	Extra map[string]string
+
 	// DedupeKey identifies WeChat's retries of this push: "m:<MsgId>" for
 	// messages with a MsgId, "h:<openid>:<CreateTime>:<hash of the push>"
 	// for messages without one, "j:<Event>:<MsgID>" for job reports and

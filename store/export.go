@@ -24,8 +24,36 @@ type ExportedMessage struct {
 	PicURL    string    `db:"pic_url" json:"pic_url,omitempty"`
 	Title     string    `db:"title" json:"title,omitempty"`
 	URL       string    `db:"url" json:"url,omitempty"`
+	Extra     rawJSON   `db:"extra" json:"extra,omitempty"` // the rest of what WeChat sent
 	WeChatID  *int64    `db:"wechat_msg_id" json:"wechat_msg_id,omitempty"`
 	At        time.Time `db:"at" json:"at"`
+}
+
+// rawJSON is a jsonb column as the export shows it: its JSON as it is,
+// left out when NULL.
+type rawJSON []byte
+
+// Scan reads the column's text.
+func (r *rawJSON) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*r = nil
+	case []byte:
+		*r = append(rawJSON(nil), v...)
+	case string:
+		*r = rawJSON(v)
+	default:
+		return fmt.Errorf("rawJSON: cannot scan %T", src)
+	}
+	return nil
+}
+
+// MarshalJSON writes the JSON unchanged.
+func (r rawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
 }
 
 // ExportedCase is one help request in the copy. Cases arrive with a later
@@ -51,14 +79,14 @@ const sqlSnapshot = `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`
 // before the transaction that answers it starts).
 const sqlSelectMemberMessages = `
 SELECT direction, type, event, event_key, text, channel, status, intent, lat, lng,
-	media_id, pic_url, title, url, wechat_msg_id, at
+	media_id, pic_url, title, url, extra, wechat_msg_id, at
 FROM (
 	SELECT 0 AS side, id, stored_at AS written, direction, type, event, event_key, text, channel,
-		'' AS status, intent, lat, lng, media_id, pic_url, title, url, wechat_msg_id, at
+		'' AS status, intent, lat, lng, media_id, pic_url, title, url, extra::text AS extra, wechat_msg_id, at
 	FROM messages WHERE openid = $1
 	UNION ALL
 	SELECT 1, id, created_at, 'out', CASE WHEN channel = 'template' THEN 'template' ELSE 'text' END, '', '', text,
-		channel, status, intent, NULL, NULL, '', '', '', '', wechat_msg_id, COALESCE(sent_at, created_at)
+		channel, status, intent, NULL, NULL, '', '', '', '', NULL, wechat_msg_id, COALESCE(sent_at, created_at)
 	FROM outbox WHERE openid = $1
 ) AS m
 ORDER BY written, side, id`

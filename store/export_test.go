@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,28 @@ func TestExportMemberStranger(t *testing.T) {
 	}
 	if len(ex.Messages) != 0 {
 		t.Errorf("stranger has messages: %+v", ex.Messages)
+	}
+}
+
+// What WeChat sent beyond the common fields (a file's FileKey) is in the
+// member's copy of their data, as the JSON it was kept as.
+func TestExportShowsExtraFields(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	in := textPush("o-file", 31, "劳动合同", t0)
+	in.Type, in.Title, in.Extra = bot.TypeFile, "合同.pdf", map[string]string{"FileKey": "fk-1"}
+	if _, err := s.Keep(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	ex, _, err := s.ExportMember(ctx, "o-file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(ex.Messages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"extra":{"FileKey":"fk-1"}`) || !strings.Contains(string(out), `"title":"合同.pdf"`) {
+		t.Errorf("export = %s, want the file's title and FileKey", out)
 	}
 }

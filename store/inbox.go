@@ -23,7 +23,7 @@ const (
 	// for each other instead of deadlocking.
 	sqlLockUnhandled = `
 SELECT m.id, m.openid, m.type, m.event, m.event_key, m.text, m.wechat_msg_id, m.lat, m.lng, m.at,
-	m.media_id, m.pic_url, m.format, m.thumb_media_id, m.title, m.description, m.url, m.dedupe_key
+	m.media_id, m.pic_url, m.format, m.thumb_media_id, m.title, m.description, m.url, m.extra, m.dedupe_key
 FROM unnest($1::text[], $2::text[]) AS t (openid, dedupe_key)
 JOIN messages target ON target.dedupe_key = t.dedupe_key AND target.openid = t.openid
 JOIN messages m ON m.openid = t.openid AND m.direction = 'in' AND m.handled_at IS NULL AND m.id <= target.id
@@ -101,15 +101,18 @@ type keptRow struct {
 	Title        string          `db:"title"`
 	Description  string          `db:"description"`
 	URL          string          `db:"url"`
+	Extra        []byte          `db:"extra"`
 	DedupeKey    string          `db:"dedupe_key"`
 }
 
 func (r keptRow) inbound() bot.Inbound {
+	var extra map[string]string
+	_ = json.Unmarshal(r.Extra, &extra) // written from a map of strings; NULL leaves it nil
 	return bot.Inbound{
 		OpenID: r.OpenID, Type: r.Type, Event: r.Event, EventKey: r.EventKey, Text: r.Text,
 		MsgID: r.MsgID.Int64, Lat: r.Lat.Float64, Lng: r.Lng.Float64, Located: r.Lat.Valid && r.Lng.Valid,
 		At: r.At, MediaID: r.MediaID, PicURL: r.PicURL, Format: r.Format, ThumbMediaID: r.ThumbMediaID,
-		Title: r.Title, Description: r.Description, URL: r.URL, DedupeKey: r.DedupeKey,
+		Title: r.Title, Description: r.Description, URL: r.URL, Extra: extra, DedupeKey: r.DedupeKey,
 	}
 }
 

@@ -22,15 +22,15 @@ WITH k AS (
 	SELECT p.*, mb.first_seen, mb.last_seen, mb.subscribed, mb.last_inbound_at, mb.branch_id, mb.no_broadcasts
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
 		$8::float8[], $9::float8[], $10::timestamptz[],
-		$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+		$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
 		AS p (openid, type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
-			media_id, pic_url, format, thumb_media_id, title, description, url)
+			media_id, pic_url, format, thumb_media_id, title, description, url, extra)
 	JOIN members mb USING (openid)
 ), i AS (
 	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at,
-		media_id, pic_url, format, thumb_media_id, title, description, url)
+		media_id, pic_url, format, thumb_media_id, title, description, url, extra)
 	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
-		media_id, pic_url, format, thumb_media_id, title, description, url FROM k
+		media_id, pic_url, format, thumb_media_id, title, description, url, NULLIF(extra, '')::jsonb FROM k
 	ON CONFLICT (dedupe_key) DO NOTHING
 	RETURNING dedupe_key
 )
@@ -84,7 +84,7 @@ func (s *Store) recordKnownMembers(ctx context.Context, ins []bot.Inbound) (map[
 	rows, err := stmt.QueryxContext(ctx, pq.StringArray(ids), pq.StringArray(types), pq.StringArray(events),
 		pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs), pq.StringArray(dedupe),
 		pq.Array(lats), pq.Array(lngs), pq.Array(ats),
-		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls)
+		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls, media.extras)
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}

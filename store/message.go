@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,10 +28,10 @@ const (
 WITH p AS (
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::bigint[], $8::text[], $9::float8[], $10::float8[], $11::bool[], $12::bool[], $13::text[],
-		$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+		$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
 	AS p (openid, at, type, event, event_key, text, msg_id, dedupe_key, lat, lng,
 		subscribed, opens_window, scene,
-		media_id, pic_url, format, thumb_media_id, title, description, url)
+		media_id, pic_url, format, thumb_media_id, title, description, url, extra)
 ), m AS (
 	INSERT INTO members AS mb (openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id)
 	SELECT openid, at, at, COALESCE(subscribed, true), CASE WHEN opens_window THEN at END,
@@ -45,9 +46,9 @@ WITH p AS (
 	RETURNING openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 ), i AS (
 	INSERT INTO messages (openid, direction, type, event, event_key, text, wechat_msg_id, dedupe_key, lat, lng, at,
-		media_id, pic_url, format, thumb_media_id, title, description, url)
+		media_id, pic_url, format, thumb_media_id, title, description, url, extra)
 	SELECT openid, 'in', type, event, event_key, text, msg_id, dedupe_key, lat, lng, at,
-		media_id, pic_url, format, thumb_media_id, title, description, url FROM p
+		media_id, pic_url, format, thumb_media_id, title, description, url, NULLIF(extra, '')::jsonb FROM p
 	ON CONFLICT (dedupe_key) DO NOTHING
 	RETURNING dedupe_key
 )
@@ -136,7 +137,7 @@ func (s *Store) recordInbounds(ctx context.Context, ins []bot.Inbound) ([]inboun
 		pq.StringArray(events), pq.StringArray(keys), pq.StringArray(texts), pq.Array(msgIDs),
 		pq.StringArray(dedupe), pq.Array(lats), pq.Array(lngs), pq.Array(subscribed),
 		pq.BoolArray(window), pq.StringArray(scenes),
-		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls)
+		media.ids, media.pics, media.formats, media.thumbs, media.titles, media.descriptions, media.urls, media.extras)
 	if err != nil {
 		return nil, fmt.Errorf("record message: %w", err)
 	}
@@ -197,19 +198,26 @@ func (s *Store) KeepJob(ctx context.Context, in bot.Inbound) (bool, error) {
 	return s.RecordJob(ctx, in)
 }
 
-// mediaColumns are a batch's media and link fields, one array each.
+// mediaColumns are a batch's media and link fields and its Extra, one
+// array each; Extra as JSON text, "" for none.
 type mediaColumns struct {
-	ids, pics, formats, thumbs, titles, descriptions, urls pq.StringArray
+	ids, pics, formats, thumbs, titles, descriptions, urls, extras pq.StringArray
 }
 
 func newMediaColumns(n int) mediaColumns {
 	return mediaColumns{make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
-		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)}
+		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
+		make(pq.StringArray, n)}
 }
 
 func (c mediaColumns) set(k int, in bot.Inbound) {
 	c.ids[k], c.pics[k], c.formats[k], c.thumbs[k] = in.MediaID, in.PicURL, in.Format, in.ThumbMediaID
 	c.titles[k], c.descriptions[k], c.urls[k] = in.Title, in.Description, in.URL
+	c.extras[k] = ""
+	if len(in.Extra) > 0 {
+		b, _ := json.Marshal(in.Extra) // a map of strings always marshals
+		c.extras[k] = string(b)
+	}
 }
 
 // rejected marks an error PostgreSQL gave because of what a push holds

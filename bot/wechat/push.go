@@ -47,9 +47,31 @@ type pushXML struct {
 	SendLocation struct {
 		LocationX string `xml:"Location_X"`
 		LocationY string `xml:"Location_Y"`
+		Scale     string `xml:"Scale"`
 		Label     string `xml:"Label"`
 		Poiname   string `xml:"Poiname"`
 	} `xml:"SendLocationInfo"`
+
+	// Kept in Inbound.Extra.
+	Scale        string `xml:"Scale"`
+	Precision    string `xml:"Precision"`
+	Ticket       string `xml:"Ticket"`
+	MenuId       string `xml:"MenuId"`
+	FileKey      string `xml:"FileKey"`
+	FileMd5      string `xml:"FileMd5"`
+	FileTotalLen string `xml:"FileTotalLen"`
+	ScanCode     struct {
+		ScanType   string `xml:"ScanType"`
+		ScanResult string `xml:"ScanResult"`
+	} `xml:"ScanCodeInfo"`
+	SendPics struct {
+		Count string `xml:"Count"`
+	} `xml:"SendPicsInfo"`
+	SubscribePopup []struct {
+		TemplateID string `xml:"TemplateId"`
+		Status     string `xml:"SubscribeStatusString"`
+		Scene      string `xml:"PopupScene"`
+	} `xml:"SubscribeMsgPopupEvent>List"`
 }
 
 // Bounds on a push's fields, checked before anything reaches the database.
@@ -111,12 +133,14 @@ func ParsePush(plain []byte, now time.Time) (bot.Inbound, error) {
 			return bot.Inbound{}, err
 		}
 		in.Located = true
+		in.Extra = extra("Scale", x.Scale)
 	case bot.TypeLink:
 		in.Title, in.Description, in.URL = x.Title, x.Description, x.Url
 		in.Text = x.Description // bot.Inbound.Text: a link's or file's Description
 	case bot.TypeFile:
 		in.Title, in.Description = x.Title, x.Description
 		in.Text = x.Description
+		in.Extra = extra("FileKey", x.FileKey, "FileMd5", x.FileMd5, "FileTotalLen", x.FileTotalLen)
 	case bot.TypeEvent:
 		if err := parseEvent(&in, &x); err != nil {
 			return bot.Inbound{}, err
@@ -126,7 +150,11 @@ func ParsePush(plain []byte, now time.Time) (bot.Inbound, error) {
 	// elements refused a text push for a long stray <Event> or <Status> it
 	// never uses. Texts and descriptions are bounded by the webhook's
 	// MaxBody.
-	for _, f := range []string{in.MediaID, in.PicURL, in.Format, in.ThumbMediaID, in.URL, in.EventKey, in.Event, in.Job.Status} {
+	fields := []string{in.MediaID, in.PicURL, in.Format, in.ThumbMediaID, in.URL, in.EventKey, in.Event, in.Job.Status}
+	for _, v := range in.Extra {
+		fields = append(fields, v)
+	}
+	for _, f := range fields {
 		if len(f) > maxFieldLen {
 			return bot.Inbound{}, refuse(http.StatusBadRequest, "a field is too long")
 		}
@@ -144,11 +172,26 @@ func parseEvent(in *bot.Inbound, x *pushXML) error {
 	in.EventKey = x.EventKey
 	var err error
 	switch in.Event {
+	case bot.EventSubscribe, bot.EventScan:
+		in.Extra = extra("Ticket", x.Ticket)
+	case bot.EventView:
+		in.Extra = extra("MenuId", x.MenuId)
+	case "scancode_push", "scancode_waitmsg":
+		in.Extra = extra("ScanType", x.ScanCode.ScanType, "ScanResult", x.ScanCode.ScanResult)
+	case "pic_sysphoto", "pic_photo_or_album", "pic_weixin":
+		in.Extra = extra("Count", x.SendPics.Count)
+	case "subscribe_msg_popup_event", "subscribe_msg_change_event", "subscribe_msg_sent_event":
+		var choices []string
+		for _, c := range x.SubscribePopup {
+			choices = append(choices, strings.TrimSpace(c.TemplateID)+":"+strings.TrimSpace(c.Status))
+		}
+		in.Extra = extra("Subscribe", strings.Join(choices, ","))
 	case bot.EventLocation:
 		if in.Lat, in.Lng, err = coordinates(x.Latitude, x.Longitude); err != nil {
 			return err
 		}
 		in.Located = true
+		in.Extra = extra("Precision", x.Precision)
 	case bot.EventLocationSelect:
 		loc := x.SendLocation
 		if in.Lat, in.Lng, err = coordinates(loc.LocationX, loc.LocationY); err != nil {
@@ -160,6 +203,7 @@ func parseEvent(in *bot.Inbound, x *pushXML) error {
 		if in.Text = strings.TrimSpace(loc.Poiname); in.Text == "" {
 			in.Text = strings.TrimSpace(loc.Label)
 		}
+		in.Extra = extra("Scale", loc.Scale, "Label", loc.Label, "Poiname", loc.Poiname)
 	case bot.EventMassSendDone, bot.EventTemplSendDone:
 		// The MsgID is the report's whole identity (its dedupe key): a
 		// missing, zero or negative one is not WeChat's.
@@ -170,6 +214,21 @@ func parseEvent(in *bot.Inbound, x *pushXML) error {
 			Sent: count(x.SentCount), Errors: count(x.ErrorCount)}
 	}
 	return nil
+}
+
+// extra collects name/value pairs for Inbound.Extra, leaving out empty
+// values; nil when all are empty.
+func extra(kv ...string) map[string]string {
+	var m map[string]string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if v := strings.TrimSpace(kv[i+1]); v != "" {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[kv[i]] = v
+		}
+	}
+	return m
 }
 
 // coordinates reads a latitude and a longitude, finite and on the globe.

@@ -162,6 +162,7 @@ var pushCases = []pushCase{
 		xml: push("location", "<Location_X>23.134521</Location_X>", "<Location_Y>113.358803</Location_Y>",
 			"<Scale>20</Scale>", "<Label><![CDATA[位置信息]]></Label>", "<MsgId>1234567890123461</MsgId>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"Scale": "20"}
 			in.Lat, in.Lng, in.Located, in.Text, in.MsgID = 23.134521, 113.358803, true, "位置信息", 1234567890123461
 		},
 		key: msgKey("1234567890123461"),
@@ -171,6 +172,7 @@ var pushCases = []pushCase{
 		xml: push("location", "<Location_X>-33.8688</Location_X>", "<Location_Y>-70.6693</Location_Y>",
 			"<Scale>15</Scale>", "<Label><![CDATA[Santiago]]></Label>", "<MsgId>1234567890123462</MsgId>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"Scale": "15"}
 			in.Lat, in.Lng, in.Located, in.Text, in.MsgID = -33.8688, -70.6693, true, "Santiago", 1234567890123462
 		},
 		key: msgKey("1234567890123462"),
@@ -194,6 +196,7 @@ var pushCases = []pushCase{
 			"<FileKey><![CDATA[b7e5a4b1c2d3e4f5]]></FileKey>", "<FileMd5><![CDATA[8c8fa3529ee34d4e69a0baafb7069da3]]></FileMd5>",
 			"<FileTotalLen>120722</FileTotalLen>", "<MsgId>1234567890123464</MsgId>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"FileKey": "b7e5a4b1c2d3e4f5", "FileMd5": "8c8fa3529ee34d4e69a0baafb7069da3", "FileTotalLen": "120722"}
 			in.Title, in.Description, in.Text, in.MsgID = "工资条.pdf", "三月工资条", "三月工资条", 1234567890123464
 		},
 		key: msgKey("1234567890123464"),
@@ -223,8 +226,11 @@ var pushCases = []pushCase{
 		name: "subscribe by a parametric QR code",
 		xml: event("subscribe", "<EventKey><![CDATA[qrscene_123123]]></EventKey>",
 			"<Ticket><![CDATA[gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw==]]></Ticket>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = bot.EventSubscribe, "qrscene_123123" },
-		key:  eventKey("subscribe"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = bot.EventSubscribe, "qrscene_123123"
+			in.Extra = map[string]string{"Ticket": "gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw=="}
+		},
+		key: eventKey("subscribe"),
 	},
 	{
 		name: "unsubscribe",
@@ -235,14 +241,18 @@ var pushCases = []pushCase{
 	{
 		name: "SCAN",
 		xml:  event("SCAN", "<EventKey><![CDATA[123123]]></EventKey>", "<Ticket><![CDATA[TICKET]]></Ticket>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = bot.EventScan, "123123" },
-		key:  eventKey("SCAN"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = bot.EventScan, "123123"
+			in.Extra = map[string]string{"Ticket": "TICKET"}
+		},
+		key: eventKey("SCAN"),
 	},
 	{
 		name: "LOCATION",
 		xml: event("LOCATION", "<Latitude>23.137466</Latitude>", "<Longitude>113.352425</Longitude>",
 			"<Precision>119.385040</Precision>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"Precision": "119.385040"}
 			in.Event, in.Lat, in.Lng, in.Located = bot.EventLocation, 23.137466, 113.352425, true
 		},
 		key: eventKey("LOCATION"),
@@ -256,8 +266,11 @@ var pushCases = []pushCase{
 	{
 		name: "VIEW",
 		xml:  event("VIEW", "<EventKey><![CDATA[www.qq.com]]></EventKey>", "<MenuId>MENUID</MenuId>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = bot.EventView, "www.qq.com" },
-		key:  eventKey("VIEW"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = bot.EventView, "www.qq.com"
+			in.Extra = map[string]string{"MenuId": "MENUID"}
+		},
+		key: eventKey("VIEW"),
 	},
 	{
 		// WeChat's own sample: numbers in CDATA, an address with a leading
@@ -268,6 +281,7 @@ var pushCases = []pushCase{
 				"<Scale><![CDATA[15]]></Scale>\n<Label><![CDATA[ 广州市海珠区客村艺苑路 106号]]></Label>\n"+
 				"<Poiname><![CDATA[]]></Poiname>\n</SendLocationInfo>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"Label": "广州市海珠区客村艺苑路 106号", "Scale": "15"}
 			in.Event, in.EventKey = bot.EventLocationSelect, "6"
 			in.Lat, in.Lng, in.Located, in.Text = 23, 113, true, "广州市海珠区客村艺苑路 106号"
 		},
@@ -280,6 +294,7 @@ var pushCases = []pushCase{
 				"<Scale><![CDATA[16]]></Scale>\n<Label><![CDATA[北京市东城区东长安街]]></Label>\n"+
 				"<Poiname><![CDATA[天安门]]></Poiname>\n</SendLocationInfo>"),
 		want: func(in *bot.Inbound) {
+			in.Extra = map[string]string{"Label": "北京市东城区东长安街", "Poiname": "天安门", "Scale": "16"}
 			in.Event, in.EventKey = bot.EventLocationSelect, "rselfmenu_2_0"
 			in.Lat, in.Lng, in.Located, in.Text = 39.908823, 116.397470, true, "天安门"
 		},
@@ -289,31 +304,43 @@ var pushCases = []pushCase{
 		name: "scancode_push",
 		xml: event("scancode_push", "<EventKey><![CDATA[6]]></EventKey>",
 			"<ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>\n<ScanResult><![CDATA[1]]></ScanResult>\n</ScanCodeInfo>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = "scancode_push", "6" },
-		key:  eventKey("scancode_push"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = "scancode_push", "6"
+			in.Extra = map[string]string{"ScanResult": "1", "ScanType": "qrcode"}
+		},
+		key: eventKey("scancode_push"),
 	},
 	{
 		name: "scancode_waitmsg",
 		xml: event("scancode_waitmsg", "<EventKey><![CDATA[6]]></EventKey>",
 			"<ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>\n<ScanResult><![CDATA[2]]></ScanResult>\n</ScanCodeInfo>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = "scancode_waitmsg", "6" },
-		key:  eventKey("scancode_waitmsg"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = "scancode_waitmsg", "6"
+			in.Extra = map[string]string{"ScanResult": "2", "ScanType": "qrcode"}
+		},
+		key: eventKey("scancode_waitmsg"),
 	},
 	{
 		name: "pic_sysphoto",
 		xml: event("pic_sysphoto", "<EventKey><![CDATA[6]]></EventKey>",
 			"<SendPicsInfo><Count>1</Count>\n<PicList><item><PicMd5Sum><![CDATA[1b5f7c23b5bf75682a53e7b6d163e185]]></PicMd5Sum>\n"+
 				"</item>\n</PicList>\n</SendPicsInfo>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = "pic_sysphoto", "6" },
-		key:  eventKey("pic_sysphoto"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = "pic_sysphoto", "6"
+			in.Extra = map[string]string{"Count": "1"}
+		},
+		key: eventKey("pic_sysphoto"),
 	},
 	{
 		name: "pic_photo_or_album",
 		xml: event("pic_photo_or_album", "<EventKey><![CDATA[6]]></EventKey>",
 			"<SendPicsInfo><Count>2</Count>\n<PicList><item><PicMd5Sum><![CDATA[5a75aaca956d97be686719218f275c6b]]></PicMd5Sum>\n"+
 				"</item>\n<item><PicMd5Sum><![CDATA[1b5f7c23b5bf75682a53e7b6d163e185]]></PicMd5Sum>\n</item>\n</PicList>\n</SendPicsInfo>"),
-		want: func(in *bot.Inbound) { in.Event, in.EventKey = "pic_photo_or_album", "6" },
-		key:  eventKey("pic_photo_or_album"),
+		want: func(in *bot.Inbound) {
+			in.Event, in.EventKey = "pic_photo_or_album", "6"
+			in.Extra = map[string]string{"Count": "2"}
+		},
+		key: eventKey("pic_photo_or_album"),
 	},
 	{
 		// WeChat's sample report, copyright check and article URLs included;
@@ -403,8 +430,11 @@ var pushCases = []pushCase{
 				"<List>\n<TemplateId><![CDATA[9nLIlbOQZC5Y89AZteFEux3WCXRRRG5Wfzkpssu4bLI]]></TemplateId>\n"+
 				"<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString>\n<PopupScene>2</PopupScene>\n</List>\n"+
 				"</SubscribeMsgPopupEvent>"),
-		want: func(in *bot.Inbound) { in.Event = "subscribe_msg_popup_event" },
-		key:  eventKey("subscribe_msg_popup_event"),
+		want: func(in *bot.Inbound) {
+			in.Event = "subscribe_msg_popup_event"
+			in.Extra = map[string]string{"Subscribe": "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc:accept,9nLIlbOQZC5Y89AZteFEux3WCXRRRG5Wfzkpssu4bLI:reject"}
+		},
+		key: eventKey("subscribe_msg_popup_event"),
 	},
 	{
 		name: "subscribe_msg_change_event",

@@ -326,9 +326,14 @@ func TestWebhookAnswersEachKindOfPush(t *testing.T) {
 					t.Errorf("link kept without its title and url")
 				}
 			}},
-		{name: "file is acknowledged", mode: "plain",
-			xml:       raw("o-file", "file", "Title", "合同.pdf", "Description", "劳动合同"),
-			wantReply: "文件收到了"},
+		{name: "file is acknowledged and its FileKey kept", mode: "plain",
+			xml:       raw("o-file", "file", "Title", "合同.pdf", "Description", "劳动合同", "FileKey", "fk-1", "FileMd5", "md5-1"),
+			wantReply: "文件收到了",
+			check: func(t *testing.T, h *harness) {
+				if n := h.count(`SELECT count(*) FROM messages WHERE openid = 'o-file' AND extra->>'FileKey' = 'fk-1'`); n != 1 {
+					t.Errorf("file kept without its FileKey")
+				}
+			}},
 		{name: "a kind of message WeChat adds later is still acknowledged", mode: "plain",
 			xml:       raw("o-new", "miniprogrampage", "Title", "小程序"),
 			wantReply: "收到了"},

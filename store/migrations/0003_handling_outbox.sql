@@ -16,7 +16,10 @@ ALTER TABLE messages
     ADD COLUMN thumb_media_id text NOT NULL DEFAULT '',
     ADD COLUMN title          text NOT NULL DEFAULT '',
     ADD COLUMN description    text NOT NULL DEFAULT '',
-    ADD COLUMN url            text NOT NULL DEFAULT '';
+    ADD COLUMN url            text NOT NULL DEFAULT '',
+    -- The rest of what WeChat sent, by its element name (FileKey, Ticket,
+    -- MenuId, ScanResult…): nothing a member sends is dropped.
+    ADD COLUMN extra          jsonb;
 
 -- Pushes kept before this migration were answered by the old code; their
 -- CreateTime is the best record of when they were kept.

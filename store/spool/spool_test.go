@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,9 @@ func push(tag string, i int) bot.Inbound {
 		At:        at,
 		DedupeKey: fmt.Sprintf("m:%s:%d", tag, i),
 	}
+	if i%4 == 1 {
+		in.Type, in.Title, in.Extra = bot.TypeFile, "合同.pdf", map[string]string{"FileKey": fmt.Sprintf("fk-%d", i)}
+	}
 	if i%3 == 0 {
 		in.Type, in.Event = bot.TypeEvent, bot.EventMassSendDone
 		in.Job = bot.JobReport{Status: "send success", Total: 100 + i, Filtered: 90 + i, Sent: 89 + i, Errors: 1}
@@ -53,7 +57,7 @@ func same(a, b bot.Inbound) bool {
 		return false
 	}
 	a.At, b.At = time.Time{}, time.Time{}
-	return a == b
+	return reflect.DeepEqual(a, b)
 }
 
 func open(t testing.TB, dir string, log *slog.Logger) *Spool {
