@@ -36,7 +36,7 @@ const (
 	// pollEvery is how often a process waiting for another's token refresh
 	// looks at the cache.
 	pollEvery = 50 * time.Millisecond
-	// maxAnswer caps how much of an answer is read; WeChat's are small.
+	// maxAnswer caps a JSON answer; WeChat's are small.
 	maxAnswer = 1 << 20
 )
 
@@ -196,10 +196,13 @@ type stableTokenReq struct {
 	ForceRefresh bool   `json:"force_refresh"`
 }
 
+// tokenAPI is the endpoint tokens come from; its failures say that the
+// call needing the token was never made.
+const tokenAPI = "stable_token"
+
 // fetchToken asks the stable-token endpoint, which (unlike /cgi-bin/token)
 // does not invalidate the token other processes or environments hold.
 func (c *Client) fetchToken(ctx context.Context, force bool) (string, time.Duration, error) {
-	const api = "stable_token"
 	body, err := marshal(stableTokenReq{GrantType: "client_credential", AppID: c.appID, Secret: c.secret, ForceRefresh: force})
 	if err != nil {
 		return "", 0, err
@@ -208,17 +211,41 @@ func (c *Client) fetchToken(ctx context.Context, force bool) (string, time.Durat
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	if err := c.roundTrip(ctx, api, http.MethodPost, c.base+"/cgi-bin/"+api, body, &out); err != nil {
+	r := jsonRequest(tokenAPI, http.MethodPost, body)
+	if err := c.roundTrip(ctx, r, c.base+"/cgi-bin/"+tokenAPI, &out); err != nil {
 		return "", 0, err
 	}
 	if out.AccessToken == "" || out.ExpiresIn <= 0 {
-		return "", 0, &Error{API: api, Code: -1, Msg: "answer without access_token or expires_in"}
+		return "", 0, &Error{API: tokenAPI, Code: -1, Msg: "answer without access_token or expires_in"}
 	}
 	return out.AccessToken, time.Duration(out.ExpiresIn) * time.Second, nil
 }
 
-// do calls api with a token, and on a token error invalidates that token
-// and retries once with a fresh one. It logs the failure once.
+// request is one HTTP request as exchange sends it.
+type request struct {
+	api         string // the endpoint without /cgi-bin/; names the call in errors and logs
+	method      string
+	body        []byte // nil for none
+	contentType string // of body
+	limit       int64  // the most bytes of the answer read; more is an error
+}
+
+// jsonRequest is a request with a JSON body (or none) and a JSON answer.
+func jsonRequest(api, method string, body []byte) request {
+	r := request{api: api, method: method, body: body, limit: maxAnswer}
+	if body != nil {
+		r.contentType = "application/json; charset=utf-8"
+	}
+	return r
+}
+
+// answer is what a request got back with HTTP 200.
+type answer struct {
+	contentType string
+	data        []byte
+}
+
+// do calls api with a JSON payload and decodes the JSON answer into out.
 func (c *Client) do(ctx context.Context, api, method string, payload, out any) error {
 	var body []byte
 	if payload != nil {
@@ -227,19 +254,30 @@ func (c *Client) do(ctx context.Context, api, method string, payload, out any) e
 			return err
 		}
 	}
-	err := c.doOnce(ctx, api, method, body, out)
+	return c.call(ctx, jsonRequest(api, method, body), nil, out)
+}
+
+// call sends r to its endpoint with a token (and query, if any) and decodes
+// the JSON answer into out. It logs the failure once.
+func (c *Client) call(ctx context.Context, r request, query url.Values, out any) error {
+	err := c.withToken(ctx, func(tok string) error {
+		return c.roundTrip(ctx, r, c.apiURL(r.api, tok, query), out)
+	})
 	if err != nil {
-		c.logFailure(ctx, api, err)
+		c.logFailure(ctx, r.api, err)
 	}
 	return err
 }
 
-func (c *Client) doOnce(ctx context.Context, api, method string, body []byte, out any) error {
+// withToken runs attempt with the cached token, and on a token error
+// invalidates that token and runs it once more with a fresh one. Every
+// call that carries an access_token goes through it.
+func (c *Client) withToken(ctx context.Context, attempt func(tok string) error) error {
 	tok, err := c.AccessToken(ctx)
 	if err != nil {
 		return err
 	}
-	err = c.roundTrip(ctx, api, method, c.apiURL(api, tok), body, out)
+	err = attempt(tok)
 	if !isTokenError(err) {
 		return err
 	}
@@ -249,11 +287,17 @@ func (c *Client) doOnce(ctx context.Context, api, method string, body []byte, ou
 	if tok, err = c.refresh(ctx, tok); err != nil {
 		return err
 	}
-	return c.roundTrip(ctx, api, method, c.apiURL(api, tok), body, out)
+	return attempt(tok)
 }
 
-func (c *Client) apiURL(api, tok string) string {
-	return c.base + "/cgi-bin/" + api + "?access_token=" + url.QueryEscape(tok)
+// apiURL is api's URL with the token and query. It is never put in an
+// error or a log line.
+func (c *Client) apiURL(api, tok string, query url.Values) string {
+	u := c.base + "/cgi-bin/" + api + "?access_token=" + url.QueryEscape(tok)
+	if len(query) > 0 {
+		u += "&" + query.Encode()
+	}
+	return u
 }
 
 func isTokenError(err error) bool {
@@ -264,25 +308,34 @@ func isTokenError(err error) bool {
 	return we.Code == 40001 || we.Code == 40014 || we.Code == 42001
 }
 
-// roundTrip sends one request and decodes the answer into out. An errcode
-// other than 0 becomes *Error; transport failures become *transportError so
-// the URL (and its access_token) never ends up in an error string.
-func (c *Client) roundTrip(ctx context.Context, api, method, u string, body []byte, out any) error {
+// roundTrip sends one request to u and decodes its JSON answer into out.
+func (c *Client) roundTrip(ctx context.Context, r request, u string, out any) error {
+	a, err := c.exchange(ctx, r, u)
+	if err != nil {
+		return err
+	}
+	return decode(r.api, a.data, out)
+}
+
+// exchange sends one request and reads its answer. A status other than 200
+// becomes *Error; transport failures become *transportError so the URL
+// (and its access_token) never ends up in an error string.
+func (c *Client) exchange(ctx context.Context, r request, u string) (answer, error) {
 	if c.reqTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.reqTimeout)
 		defer cancel()
 	}
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
 	if err != nil {
-		return &transportError{api: api, err: errors.New("cannot build request")}
+		return answer{}, &transportError{api: r.api, err: errors.New("cannot build request")}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -290,16 +343,25 @@ func (c *Client) roundTrip(ctx context.Context, api, method, u string, body []by
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &transportError{api: api, err: err}
+		return answer{}, &transportError{api: r.api, err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
 	if err != nil {
-		return &transportError{api: api, err: err}
+		return answer{}, &transportError{api: r.api, err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &Error{API: api, Status: resp.StatusCode}
+		return answer{}, &Error{API: r.api, Status: resp.StatusCode}
 	}
+	if int64(len(data)) > r.limit {
+		return answer{}, fmt.Errorf("wechat %s: %w (%d bytes at most)", r.api, ErrTooLarge, r.limit)
+	}
+	return answer{contentType: resp.Header.Get("Content-Type"), data: data}, nil
+}
+
+// decode reads a JSON answer of api into out (nil to only check it). An
+// errcode other than 0 becomes *Error.
+func decode(api string, data []byte, out any) error {
 	var status struct {
 		Errcode int    `json:"errcode"`
 		Errmsg  string `json:"errmsg"`

@@ -456,3 +456,208 @@ func TestTagMembersBatches(t *testing.T) {
 		t.Errorf("batchuntagging calls after a failure = %d, want 1", n)
 	}
 }
+
+func TestSendMediaPayloads(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	ctx := context.Background()
+	for kind, want := range map[string]string{
+		wxapi.MediaImage: `{"touser":"oDirector","msgtype":"image","image":{"media_id":"MEDIA_1"}}`,
+		wxapi.MediaVoice: `{"touser":"oDirector","msgtype":"voice","voice":{"media_id":"MEDIA_1"}}`,
+		wxapi.MediaVideo: `{"touser":"oDirector","msgtype":"video","video":{"media_id":"MEDIA_1","thumb_media_id":"","title":"","description":""}}`,
+	} {
+		if err := c.SendMedia(ctx, "oDirector", kind, "MEDIA_1"); err != nil {
+			t.Fatalf("SendMedia %s: %v", kind, err)
+		}
+		jsonEq(t, "custom/send "+kind, lastCall(t, e.fake, "message/custom/send").Body, want)
+	}
+	before := len(e.fake.Calls("message/custom/send"))
+	for _, bad := range [][3]string{{"oDirector", "file", "MEDIA_1"}, {"oDirector", "image", ""}, {"", "image", "MEDIA_1"}} {
+		if err := c.SendMedia(ctx, bad[0], bad[1], bad[2]); wxapi.KindOf(err) != wxapi.KindPermanent {
+			t.Errorf("SendMedia%q = %v, want a permanent error", bad, err)
+		}
+	}
+	if n := len(e.fake.Calls("message/custom/send")); n != before {
+		t.Errorf("invalid SendMedia calls reached WeChat: %d", n-before)
+	}
+}
+
+func TestGetMedia(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	ctx := context.Background()
+	photo := []byte("\xff\xd8\xff\xe0 a member's photo")
+	e.fake.PutMedia("PHOTO_1", "image/jpeg", photo)
+
+	data, ct, err := c.GetMedia(ctx, "PHOTO_1")
+	if err != nil || ct != "image/jpeg" || string(data) != string(photo) {
+		t.Fatalf("GetMedia = %q, %q, %v", data, ct, err)
+	}
+	if call := lastCall(t, e.fake, "media/get"); call.Query.Get("media_id") != "PHOTO_1" || call.Query.Get("access_token") == "" {
+		t.Errorf("media/get query = %v", call.Query)
+	}
+
+	// WeChat rotated the token: one retry with a fresh one.
+	e.fake.ExpireTokens()
+	if data, _, err := c.GetMedia(ctx, "PHOTO_1"); err != nil || string(data) != string(photo) {
+		t.Fatalf("GetMedia after ExpireTokens = %q, %v", data, err)
+	}
+	if gets := e.fake.Calls("media/get"); len(gets) != 3 || gets[1].Errcode != 42001 {
+		t.Errorf("media/get calls = %+v", gets)
+	}
+	if strings.Contains(e.logs.String(), "call failed") {
+		t.Errorf("a recovered call was logged as failed: %s", e.logs)
+	}
+}
+
+func TestGetMediaVideoFollowsVideoURL(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	video := []byte("\x00\x00\x00\x18ftypmp42 a video")
+	e.fake.PutMedia("VIDEO_1", "video/mp4", video)
+
+	data, ct, err := c.GetMedia(context.Background(), "VIDEO_1")
+	if err != nil || ct != "video/mp4" || string(data) != string(video) {
+		t.Fatalf("GetMedia(video) = %q, %q, %v", data, ct, err)
+	}
+	dl := e.fake.Calls(wxtest.VideoPath)
+	if len(dl) != 1 || dl[0].Query.Get("media_id") != "VIDEO_1" || dl[0].Query.Has("access_token") {
+		t.Errorf("video downloads = %+v", dl)
+	}
+
+	// A failed download is one failure with the download's status.
+	e.fake.Status5xx(wxtest.VideoPath, 1)
+	if _, _, err := c.GetMedia(context.Background(), "VIDEO_1"); wxapi.KindOf(err) != wxapi.KindRetryLater {
+		t.Errorf("GetMedia with the video host down = %v (kind %v)", err, wxapi.KindOf(err))
+	}
+	if n := strings.Count(e.logs.String(), "wechat api call failed"); n != 1 {
+		t.Errorf("%d failure lines, want 1:\n%s", n, e.logs)
+	}
+}
+
+func TestGetMediaErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		prepare func(f *wxtest.FakeAPI)
+		want    wxapi.Kind
+		errcode int
+	}{
+		{"unknown media id", func(f *wxtest.FakeAPI) {}, wxapi.KindPermanent, 40007},
+		{"system error", func(f *wxtest.FakeAPI) { f.FailNext("media/get", -1, 1) }, wxapi.KindRetryLater, -1},
+		{"5xx", func(f *wxtest.FakeAPI) { f.Status5xx("media/get", 1) }, wxapi.KindRetryLater, 0},
+		{"timeout", func(f *wxtest.FakeAPI) { f.Delay("media/get", 3*time.Second) }, wxapi.KindRetryLater, 0},
+		{"too large", func(f *wxtest.FakeAPI) {
+			f.PutMedia("MEDIA_X", "image/jpeg", make([]byte, wxapi.MaxMediaSize+1))
+		}, wxapi.KindPermanent, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.client(t, func(c *wxapi.Config) { c.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
+			tc.prepare(e.fake)
+			data, _, err := c.GetMedia(context.Background(), "MEDIA_X")
+			if got := wxapi.KindOf(err); got != tc.want || data != nil {
+				t.Fatalf("GetMedia = %d bytes, %v (kind %v), want kind %v", len(data), err, got, tc.want)
+			}
+			var we *wxapi.Error
+			if tc.errcode != 0 && (!errors.As(err, &we) || we.Code != tc.errcode) {
+				t.Errorf("err = %v, want errcode %d", err, tc.errcode)
+			}
+			if tc.name == "too large" && !errors.Is(err, wxapi.ErrTooLarge) {
+				t.Errorf("err = %v, want ErrTooLarge", err)
+			}
+			logs := e.logs.String()
+			if n := strings.Count(logs, "wechat api call failed"); n != 1 || !strings.Contains(logs, "api=media/get") {
+				t.Errorf("%d failure lines, want 1 for media/get:\n%s", n, logs)
+			}
+			for _, secret := range []string{"access_token", "FAKE_TOKEN", wxtest.FakeSecret} {
+				if strings.Contains(logs, secret) || strings.Contains(err.Error(), secret) {
+					t.Errorf("%q leaked into the log or error: %s / %v", secret, logs, err)
+				}
+			}
+		})
+	}
+}
+
+func TestUploadMedia(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	ctx := context.Background()
+	voice := []byte("#!AMR\n a voice message")
+	// The first attempt meets a rotated token: the retry sends the whole
+	// form again.
+	e.fake.FailNext("media/upload", 40001, 1)
+	id, err := c.UploadMedia(ctx, wxapi.MediaVoice, "evidence.amr", voice)
+	if err != nil || id == "" {
+		t.Fatalf("UploadMedia = %q, %v", id, err)
+	}
+	ups := e.fake.Calls("media/upload")
+	if len(ups) != 2 || ups[1].Query.Get("type") != "voice" || !strings.HasPrefix(ups[1].ContentType, "multipart/form-data") {
+		t.Fatalf("media/upload calls = %+v", ups)
+	}
+	if ct, data, ok := e.fake.Media(id); !ok || ct != "audio/amr" || string(data) != string(voice) {
+		t.Errorf("the fake holds %q %q %v", ct, data, ok)
+	}
+	got, ct, err := c.GetMedia(ctx, id)
+	if err != nil || ct != "audio/amr" || string(got) != string(voice) {
+		t.Errorf("GetMedia(uploaded) = %q %q %v", got, ct, err)
+	}
+	if err := c.SendMedia(ctx, "oDirector", wxapi.MediaVoice, id); err != nil {
+		t.Errorf("SendMedia(uploaded): %v", err)
+	}
+
+	before := len(e.fake.Calls("media/upload"))
+	for _, bad := range []struct {
+		kind, name string
+		data       []byte
+	}{{"file", "a.pdf", voice}, {"voice", "", voice}, {"voice", "a.amr", nil}, {"image", "a.jpg", make([]byte, wxapi.MaxMediaSize+1)}} {
+		if _, err := c.UploadMedia(ctx, bad.kind, bad.name, bad.data); wxapi.KindOf(err) != wxapi.KindPermanent {
+			t.Errorf("UploadMedia(%q, %q, %d bytes) = %v", bad.kind, bad.name, len(bad.data), err)
+		}
+	}
+	if n := len(e.fake.Calls("media/upload")); n != before {
+		t.Errorf("invalid uploads reached WeChat: %d", n-before)
+	}
+}
+
+// Uncertain is what the outbox's at-most-once rows rely on: only a call
+// that may have reached WeChat without a definite answer is uncertain.
+func TestUncertain(t *testing.T) {
+	cases := []struct {
+		name   string
+		inject func(f *wxtest.FakeAPI)
+		want   bool
+	}{
+		{"sent", func(f *wxtest.FakeAPI) {}, false},
+		{"timeout", func(f *wxtest.FakeAPI) { f.Delay("message/custom/send", 3*time.Second) }, true},
+		{"5xx", func(f *wxtest.FakeAPI) { f.Status5xx("message/custom/send", 1) }, true},
+		{"errcode -1", func(f *wxtest.FakeAPI) { f.FailNext("message/custom/send", -1, 1) }, false},
+		{"45009", func(f *wxtest.FakeAPI) { f.FailNext("message/custom/send", 45009, 1) }, false},
+		{"40001 twice", func(f *wxtest.FakeAPI) { f.FailNext("message/custom/send", 40001, 2) }, false},
+		{"token 5xx", func(f *wxtest.FakeAPI) { f.Status5xx("stable_token", 1) }, false},
+		{"token timeout", func(f *wxtest.FakeAPI) { f.Delay("stable_token", 3*time.Second) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.client(t, func(c *wxapi.Config) { c.HTTPClient = &http.Client{Timeout: 300 * time.Millisecond} })
+			tc.inject(e.fake)
+			err := c.SendText(context.Background(), "oA", "hi")
+			if got := wxapi.Uncertain(err); got != tc.want {
+				t.Errorf("Uncertain(%v) = %v, want %v", err, got, tc.want)
+			}
+		})
+	}
+
+	t.Run("nothing listens", func(t *testing.T) {
+		e := newEnv(t)
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close() // its port refuses connections now
+		c := e.client(t, func(c *wxapi.Config) { c.BaseURL = srv.URL })
+		e.rdb.Set(context.Background(), e.prefix+"wx:token:"+wxtest.FakeAppID, "CACHED", time.Minute)
+		err := c.SendText(context.Background(), "oA", "hi")
+		if err == nil || wxapi.Uncertain(err) || wxapi.KindOf(err) != wxapi.KindRetryLater {
+			t.Errorf("refused connection: %v, Uncertain %v, kind %v", err, wxapi.Uncertain(err), wxapi.KindOf(err))
+		}
+	})
+}

@@ -104,3 +104,29 @@ func (e *transportError) Unwrap() error { return e.err }
 // errTokenWait: another process held the refresh lock for the whole wait
 // and no token appeared.
 var errTokenWait = errors.New("wxapi: timed out waiting for another process to refresh the access token")
+
+// ErrTooLarge: the answer was longer than the call allows (MaxMediaSize
+// for media). Asking again brings the same answer, so it is permanent.
+var ErrTooLarge = errors.New("answer too large")
+
+// Uncertain reports whether a failed call may still have been carried out
+// by WeChat: the request went out, or may have, and no definite answer came
+// back (a transport failure or timeout once connecting had begun, an HTTP
+// 5xx from the gateway in front of the API). A WeChat errcode is a definite
+// answer; a failure to get the access token or to connect means the call
+// was never made. Callers that must not repeat a call give up on these.
+func Uncertain(err error) bool {
+	var we *Error
+	if errors.As(err, &we) {
+		return we.Status >= 500 && we.API != tokenAPI
+	}
+	var te *transportError
+	if !errors.As(err, &te) || te.api == tokenAPI {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(te.err, &oe) && oe.Op == "dial" {
+		return false // no connection, so nothing was sent
+	}
+	return true
+}

@@ -1,12 +1,17 @@
 package wxtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,13 +31,15 @@ const tokenLife = 7200 * time.Second
 
 // Call is one request the fake received.
 type Call struct {
-	Path    string
-	Query   url.Values
-	Body    []byte
-	JSON    map[string]any // Body decoded, when it is a JSON object
-	At      time.Time
-	Status  int // HTTP status the fake answered
-	Errcode int // errcode in the answer; 0 on success
+	Path  string
+	Query url.Values
+	Body  []byte
+	// ContentType is the request's; an upload's Body is multipart.
+	ContentType string
+	JSON        map[string]any // Body decoded, when it is a JSON object
+	At          time.Time
+	Status      int // HTTP status the fake answered
+	Errcode     int // errcode in the answer; 0 on success
 }
 
 // FakeAPI imitates api.weixin.qq.com for the endpoints nuanjia uses: it
@@ -55,11 +62,21 @@ type FakeAPI struct {
 	delay  map[string]time.Duration
 	status map[string]int
 
-	tags map[int64]*fakeTag
-	menu json.RawMessage
+	tags  map[int64]*fakeTag
+	menu  json.RawMessage
+	media map[string]fakeMedia // what media/get serves, by media id
 }
 
 type injected struct{ code, left int }
+
+type fakeMedia struct {
+	contentType string
+	data        []byte
+}
+
+// isVideo: media/get answers a video with a video_url to download it from,
+// as WeChat does, instead of the bytes.
+func (m fakeMedia) isVideo() bool { return strings.HasPrefix(m.contentType, "video/") }
 
 type fakeTag struct {
 	name    string
@@ -81,7 +98,7 @@ func (f *FakeAPI) SetCredentials(appID, secret string) {
 	f.appID, f.secret = appID, secret
 }
 
-// Reset forgets calls, tokens, injections, tags and the menu; the
+// Reset forgets calls, tokens, injections, tags, the menu and media; the
 // credentials stay.
 func (f *FakeAPI) Reset() {
 	f.mu.Lock()
@@ -95,6 +112,26 @@ func (f *FakeAPI) Reset() {
 	f.status = map[string]int{}
 	f.tags = map[int64]*fakeTag{}
 	f.menu = nil
+	f.media = map[string]fakeMedia{}
+}
+
+// PutMedia makes media/get serve data as the temporary medium id, as if a
+// member had pushed it. A contentType of video/… is served the way WeChat
+// serves videos: media/get answers {"video_url": …} pointing at this fake's
+// VideoPath, which has the bytes.
+func (f *FakeAPI) PutMedia(id, contentType string, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.media[id] = fakeMedia{contentType: contentType, data: append([]byte(nil), data...)}
+}
+
+// Media returns the medium id as media/get would serve it (a PutMedia or a
+// media/upload); ok is false when there is none.
+func (f *FakeAPI) Media(id string) (contentType string, data []byte, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.media[id]
+	return m.contentType, append([]byte(nil), m.data...), ok
 }
 
 // Calls returns copies of the calls to path ("/cgi-bin/…" or the short
@@ -163,8 +200,8 @@ func (f *FakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveCalls(w, r)
 		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-	call := Call{Path: r.URL.Path, Query: r.URL.Query(), Body: body, At: time.Now()}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	call := Call{Path: r.URL.Path, Query: r.URL.Query(), Body: body, ContentType: r.Header.Get("Content-Type"), At: time.Now()}
 	if len(body) > 0 {
 		var m map[string]any
 		if json.Unmarshal(body, &m) == nil {
@@ -192,20 +229,58 @@ func (f *FakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
 	f.mu.Lock()
-	status, resp := f.answer(call)
+	rep := f.answer(call, scheme+"://"+r.Host)
 	f.mu.Unlock()
 
-	if status != http.StatusOK {
-		f.finish(idx, status, 0)
-		http.Error(w, "<html><body>502 Bad Gateway</body></html>", status)
-		return
+	switch {
+	case rep.status != http.StatusOK:
+		f.finish(idx, rep.status, 0)
+		http.Error(w, fmt.Sprintf("<html><body>%d %s</body></html>", rep.status, http.StatusText(rep.status)), rep.status)
+	case rep.media != nil:
+		f.finish(idx, rep.status, 0)
+		w.Header().Set("Content-Type", rep.media.contentType)
+		w.Header().Set("Content-Disposition", `attachment; filename="media"`)
+		_, _ = w.Write(rep.media.data)
+	default:
+		code, _ := rep.json["errcode"].(int)
+		f.finish(idx, rep.status, code)
+		// WeChat sends media/get's errors as text/plain; a client must
+		// recognise them by more than application/json.
+		ct := "application/json; encoding=utf-8"
+		if call.Path == mediaGetPath && code != 0 {
+			ct = "text/plain"
+		}
+		w.Header().Set("Content-Type", ct)
+		_ = json.NewEncoder(w).Encode(rep.json)
 	}
-	code, _ := resp["errcode"].(int)
-	f.finish(idx, status, code)
-	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
-	_ = json.NewEncoder(w).Encode(resp)
 }
+
+// maxBody bounds what the fake reads of a request: an upload of the
+// largest medium WeChat takes fits.
+const maxBody = 32 << 20
+
+// Paths of the media endpoints. VideoPath is the fake's stand-in for the
+// host WeChat's video_url points at; it needs no access token.
+const (
+	mediaGetPath    = "/cgi-bin/media/get"
+	mediaUploadPath = "/cgi-bin/media/upload"
+	VideoPath       = "/_fake/video"
+)
+
+// reply is the fake's answer to one call: a status other than 200, media
+// bytes, or a JSON object.
+type reply struct {
+	status int
+	media  *fakeMedia
+	json   obj
+}
+
+func jsonReply(o obj) reply { return reply{status: http.StatusOK, json: o} }
 
 func (f *FakeAPI) finish(idx, status, code int) {
 	f.mu.Lock()
@@ -221,81 +296,177 @@ func errc(code int, msg string) obj { return obj{"errcode": code, "errmsg": msg}
 
 func okResp() obj { return obj{"errcode": 0, "errmsg": "ok"} }
 
-// answer decides the response; f.mu is held.
-func (f *FakeAPI) answer(c Call) (int, obj) {
+// answer decides the response; f.mu is held. base is the fake's own
+// address, for the video_url of a video.
+func (f *FakeAPI) answer(c Call, base string) reply {
 	if f.status[c.Path] > 0 {
 		f.status[c.Path]--
-		return http.StatusBadGateway, nil
+		return reply{status: http.StatusBadGateway}
 	}
 	if q := f.fail[c.Path]; len(q) > 0 {
 		code := q[0].code
 		if q[0].left--; q[0].left <= 0 {
 			f.fail[c.Path] = q[1:]
 		}
-		return http.StatusOK, errc(code, "injected by wxtest.FakeAPI")
+		return jsonReply(errc(code, "injected by wxtest.FakeAPI"))
 	}
 	switch c.Path {
 	case "/cgi-bin/stable_token":
-		return http.StatusOK, f.stableToken(c)
+		return jsonReply(f.stableToken(c))
 	case "/cgi-bin/token":
-		return http.StatusOK, f.plainToken(c)
+		return jsonReply(f.plainToken(c))
+	case VideoPath:
+		// WeChat's video host takes no token: the address is the secret.
+		m, ok := f.media[c.Query.Get("media_id")]
+		if !ok || !m.isVideo() {
+			return reply{status: http.StatusNotFound}
+		}
+		return reply{status: http.StatusOK, media: &m}
 	}
 	if resp := f.checkToken(c.Query.Get("access_token")); resp != nil {
-		return http.StatusOK, resp
+		return jsonReply(resp)
 	}
+	if c.Path == mediaGetPath {
+		id := c.Query.Get("media_id")
+		m, ok := f.media[id]
+		switch {
+		case !ok:
+			return jsonReply(errc(40007, "invalid media_id"))
+		case m.isVideo():
+			return jsonReply(obj{"video_url": base + VideoPath + "?" + url.Values{"media_id": {id}}.Encode()})
+		}
+		return reply{status: http.StatusOK, media: &m}
+	}
+	return jsonReply(f.api(c))
+}
+
+// api answers the calls that carry a valid token with JSON; f.mu is held.
+func (f *FakeAPI) api(c Call) obj {
 	switch c.Path {
 	case "/cgi-bin/message/custom/send":
 		if str(c.JSON, "touser") == "" {
-			return http.StatusOK, errc(40003, "invalid openid")
+			return errc(40003, "invalid openid")
 		}
-		if str(c.JSON, "msgtype") == "" {
-			return http.StatusOK, errc(40008, "invalid message type")
+		switch t := str(c.JSON, "msgtype"); t {
+		case "":
+			return errc(40008, "invalid message type")
+		case "image", "voice", "video":
+			// Any media id will do: a member's pushed media ids are valid
+			// for customer-service messages without a PutMedia.
+			m, _ := c.JSON[t].(map[string]any)
+			if str(m, "media_id") == "" {
+				return errc(40007, "invalid media_id")
+			}
 		}
-		return http.StatusOK, okResp()
+		return okResp()
+	case mediaUploadPath:
+		return f.uploadMedia(c)
 	case "/cgi-bin/message/template/send":
 		if str(c.JSON, "touser") == "" {
-			return http.StatusOK, errc(40003, "invalid openid")
+			return errc(40003, "invalid openid")
 		}
 		if str(c.JSON, "template_id") == "" {
-			return http.StatusOK, errc(40037, "invalid template_id")
+			return errc(40037, "invalid template_id")
 		}
 		f.seq++
-		return http.StatusOK, obj{"errcode": 0, "errmsg": "ok", "msgid": f.seq}
+		return obj{"errcode": 0, "errmsg": "ok", "msgid": f.seq}
 	case "/cgi-bin/message/mass/sendall":
 		if _, ok := c.JSON["filter"].(map[string]any); !ok {
-			return http.StatusOK, errc(47001, "data format error")
+			return errc(47001, "data format error")
 		}
 		f.seq++
-		return http.StatusOK, obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+		return obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
 	case "/cgi-bin/message/mass/send":
 		if n := len(list(c.JSON, "touser")); n < 2 || n > 10000 {
-			return http.StatusOK, errc(40130, "invalid openid list size, at least two openid")
+			return errc(40130, "invalid openid list size, at least two openid")
 		}
 		f.seq++
-		return http.StatusOK, obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+		return obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
 	case "/cgi-bin/tags/create":
-		return http.StatusOK, f.createTag(c)
+		return f.createTag(c)
 	case "/cgi-bin/tags/get":
-		return http.StatusOK, f.listTags()
+		return f.listTags()
 	case "/cgi-bin/tags/members/batchtagging", "/cgi-bin/tags/members/batchuntagging":
-		return http.StatusOK, f.tagging(c, c.Path == "/cgi-bin/tags/members/batchtagging")
+		return f.tagging(c, c.Path == "/cgi-bin/tags/members/batchtagging")
 	case "/cgi-bin/menu/create":
 		b, ok := c.JSON["button"].([]any)
 		if !ok || len(b) == 0 || len(b) > 3 {
-			return http.StatusOK, errc(40016, "invalid button size")
+			return errc(40016, "invalid button size")
 		}
 		f.menu, _ = json.Marshal(b)
-		return http.StatusOK, okResp()
+		return okResp()
 	case "/cgi-bin/menu/get":
 		if f.menu == nil {
-			return http.StatusOK, errc(46003, "menu no exist")
+			return errc(46003, "menu no exist")
 		}
-		return http.StatusOK, obj{"menu": obj{"button": f.menu}}
+		return obj{"menu": obj{"button": f.menu}}
 	case "/cgi-bin/menu/delete":
 		f.menu = nil
-		return http.StatusOK, okResp()
+		return okResp()
 	}
-	return http.StatusOK, errc(48001, "api unauthorized (not faked: "+c.Path+")")
+	return errc(48001, "api unauthorized (not faked: "+c.Path+")")
+}
+
+// uploadType is the content type media/get serves an upload with: by the
+// file name's extension, as WeChat goes by it, or else by the upload's
+// type. A table of our own: mime.TypeByExtension's answers depend on the
+// machine.
+func uploadType(filename, kind string) string {
+	switch strings.ToLower(path.Ext(filename)) {
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".png":
+		return "image/png"
+	case ".amr":
+		return "audio/amr"
+	case ".mp3":
+		return "audio/mpeg"
+	case ".mp4":
+		return "video/mp4"
+	}
+	switch kind {
+	case "voice":
+		return "audio/amr"
+	case "video":
+		return "video/mp4"
+	}
+	return "image/jpeg"
+}
+
+// uploadMedia takes a multipart upload's field "media" as a new temporary
+// medium, served by media/get from then on.
+func (f *FakeAPI) uploadMedia(c Call) obj {
+	kind := c.Query.Get("type")
+	if kind != "image" && kind != "voice" && kind != "video" && kind != "thumb" {
+		return errc(40004, "invalid media type")
+	}
+	_, params, err := mime.ParseMediaType(c.ContentType)
+	if err != nil || params["boundary"] == "" {
+		return errc(41005, "media data missing")
+	}
+	form, err := multipart.NewReader(bytes.NewReader(c.Body), params["boundary"]).ReadForm(maxBody)
+	if err != nil {
+		return errc(41005, "media data missing")
+	}
+	defer form.RemoveAll()
+	files := form.File["media"]
+	if len(files) == 0 {
+		return errc(41005, "media data missing")
+	}
+	fh, err := files[0].Open()
+	if err != nil {
+		return errc(41005, "media data missing")
+	}
+	data, err := io.ReadAll(fh)
+	fh.Close()
+	if err != nil || len(data) == 0 {
+		return errc(41005, "media data missing")
+	}
+	ct := uploadType(files[0].Filename, kind)
+	f.seq++
+	id := "FAKE_MEDIA_" + strconv.FormatInt(f.seq, 10)
+	f.media[id] = fakeMedia{contentType: ct, data: data}
+	return obj{"type": kind, "media_id": id, "created_at": time.Now().Unix()}
 }
 
 // stableToken follows WeChat's stable-token rules: in normal mode the same
@@ -443,6 +614,9 @@ func (f *FakeAPI) serveCalls(w http.ResponseWriter, r *http.Request) {
 		}
 		if _, ok := v.JSON["secret"]; ok {
 			v.JSON, v.Body = maskSecret(v.JSON), ""
+		}
+		if c.JSON == nil && len(c.Body) > 0 {
+			v.Body = fmt.Sprintf("(%d bytes of %s)", len(c.Body), c.ContentType) // an upload
 		}
 		out = append(out, v)
 	}
