@@ -85,6 +85,10 @@ type Inbound struct {
 	// member sends is dropped.
 	Extra map[string]string
 
+	// StoredID is the push's row in the messages table, once kept (0
+	// before); cases attach media by it.
+	StoredID int64
+
 	// DedupeKey identifies WeChat's retries of this push: "m:<MsgId>" for
 	// messages with a MsgId, "h:<openid>:<CreateTime>:<hash of the push>"
 	// for messages without one, "j:<Event>:<MsgID>" for job reports and
@@ -156,6 +160,18 @@ type Send struct {
 	Fallback string
 	Text     string    // the customer-service text
 	Template *Template // the template message, for ChannelTemplate
+	// MediaKind and MediaID make it a customer-service image, voice or
+	// video message (a member's evidence passed to a director) instead of
+	// text.
+	MediaKind, MediaID string
+	// CaseID is the case it is about (0 for none): the case clock finds
+	// alerts that reached nobody by it.
+	CaseID int64
+	// AtMostOnce: if the sender cannot tell whether WeChat took it (killed
+	// mid-send, a timeout), it is given up rather than sent again. For
+	// alerts, whose loss the case clock notices and makes up for by
+	// telling the county, where a second copy would only be noise.
+	AtMostOnce bool
 }
 
 // Template is a template message.
@@ -179,11 +195,14 @@ type Understanding struct {
 }
 
 // Request is what a Handler gets: the push, the member as stored before it,
-// and what the text was understood to mean.
+// what the text was understood to mean, and the case book.
 type Request struct {
 	Msg    Inbound
 	Member Member
 	U      Understanding
+	// Cases is the case book in the transaction handling the push; nil
+	// where there is none (the classify and say tools without a database).
+	Cases Cases
 }
 
 // Handler serves one intent. It returns the reply the member should see;

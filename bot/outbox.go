@@ -20,6 +20,7 @@ const (
 	FailedPermanent     = "permanent"      // WeChat refused the request itself
 	FailedMaxAttempts   = "max_attempts"   // still failing after the last attempt allowed
 	FailedLeaseExpired  = "lease_expired"  // its sender vanished mid-send on the last attempt allowed
+	FailedUncertain     = "uncertain"      // an at-most-once row whose attempt may or may not have reached WeChat
 )
 
 // WeChat's customer-service quotas (platform notes §3.2): a member's message
@@ -44,6 +45,12 @@ type OutboxMessage struct {
 	Fallback string // the channel to try when Channel is final for this member; "" for none
 	Text     string
 	Template *Template // nil when the row has no template
+	// MediaKind and MediaID: an image, voice or video customer-service
+	// message instead of Text.
+	MediaKind, MediaID string
+	// AtMostOnce: an attempt whose outcome is unknown (timeout, cut off)
+	// fails the row with FailedUncertain instead of retrying it.
+	AtMostOnce bool
 	// CauseMessageID is the member message that caused it (0 for none).
 	CauseMessageID int64
 	Intent         string

@@ -41,7 +41,7 @@ var ErrRejected = errors.New("push rejected by the database")
 
 // Route works out the reply to one push from member; Handle calls it inside
 // its transaction.
-type Route func(ctx context.Context, msg Inbound, member Member) (Reply, Understanding)
+type Route func(ctx context.Context, msg Inbound, member Member, cases Cases) (Reply, Understanding)
 
 // Outcome is what handling gave one push.
 type Outcome struct {
@@ -136,7 +136,7 @@ type Pipeline struct {
 
 // Responder decides the reply to a push; *Router is one.
 type Responder interface {
-	Route(ctx context.Context, msg Inbound, member Member) (Reply, Understanding, error)
+	Route(ctx context.Context, msg Inbound, member Member, cases Cases) (Reply, Understanding, error)
 }
 
 // NewPipeline wires a pipeline. wake may be nil.
@@ -324,8 +324,8 @@ func (p *Pipeline) handle(ctx context.Context, openID, dedupeKey string, passive
 }
 
 // route is the Route Handle calls: the router, with its failures logged.
-func (p *Pipeline) route(ctx context.Context, msg Inbound, member Member) (Reply, Understanding) {
-	reply, u, err := p.router.Route(ctx, msg, member)
+func (p *Pipeline) route(ctx context.Context, msg Inbound, member Member, cases Cases) (Reply, Understanding) {
+	reply, u, err := p.router.Route(ctx, msg, member, cases)
 	if err != nil {
 		p.log.Error("routing failed", "dedupe_key", msg.DedupeKey, "error", err)
 	}

@@ -32,12 +32,21 @@ type PendingChoice struct {
 // ChoiceTTL is how long a numbered question waits for its answer.
 const ChoiceTTL = 30 * time.Minute
 
+// Interceptor may take a push before its intent is served: a director's
+// command, a member's answer to something the bot asked (what happened, a
+// rating), a message for an open case. It returns false to leave the push
+// to the intent's handler.
+type Interceptor interface {
+	Intercept(ctx context.Context, req *Request) (Reply, bool, error)
+}
+
 // Router picks the handler for a push and asks back when the member's
 // meaning is unclear.
 type Router struct {
 	understander Understander
 	choices      ChoiceMemory
 	handlers     map[Intent]Handler
+	interceptors []Interceptor
 	log          *slog.Logger
 }
 
@@ -49,6 +58,15 @@ func NewRouter(u Understander, choices ChoiceMemory, log *slog.Logger) *Router {
 // Register makes h serve intent. IntentUnknown's handler is the fallback for
 // any intent without one.
 func (r *Router) Register(intent Intent, h Handler) { r.handlers[intent] = h }
+
+// Intercept adds an interceptor; they are asked in the order added.
+func (r *Router) Intercept(i Interceptor) { r.interceptors = append(r.interceptors, i) }
+
+// LowConfidence is the score under which the bot does not trust its reading
+// of a text: such a text reaches a person as an unknown one does (help
+// requests and greetings excepted: a help request is in front of a person
+// anyway, and a misread hello costs nothing).
+const LowConfidence = 0.2
 
 // Member-facing texts the router itself says.
 const (
@@ -86,11 +104,12 @@ func choiceLabel(i Intent) string {
 	return string(i)
 }
 
-// Route decides what to answer to one push. The returned Understanding says
-// which intent served it (for the message log). A panic in a handler is
+// Route decides what to answer to one push; cases is the case book in the
+// transaction that handles it. The returned Understanding says which
+// intent served it (for the message log). A panic in a handler is
 // recovered and logged, and the member gets no reply (the webhook then
 // answers "success").
-func (r *Router) Route(ctx context.Context, msg Inbound, member Member) (reply Reply, u Understanding, err error) {
+func (r *Router) Route(ctx context.Context, msg Inbound, member Member, cases Cases) (reply Reply, u Understanding, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("handler panic", "intent", string(u.Intent), "panic", fmt.Sprint(p))
@@ -99,59 +118,83 @@ func (r *Router) Route(ctx context.Context, msg Inbound, member Member) (reply R
 	}()
 	switch msg.Type {
 	case TypeEvent:
-		return r.routeEvent(ctx, msg, member)
-	case TypeImage:
-		return Reply{Text: textImageThanks}, Understanding{Intent: IntentUnknown}, nil
-	case TypeVideo, TypeShortVideo:
-		return Reply{Text: textVideoThanks}, Understanding{Intent: IntentUnknown}, nil
-	case TypeLink:
-		return Reply{Text: textLinkThanks}, Understanding{Intent: IntentUnknown}, nil
-	case TypeFile:
-		return Reply{Text: textFileThanks}, Understanding{Intent: IntentUnknown}, nil
+		return r.routeEvent(ctx, msg, member, cases)
 	case TypeLocation:
 		// A location is sent to find the nearest branch's card.
 		u = Understanding{Text: msg.Text, Intent: IntentContact, Score: 1}
-		return r.dispatch(ctx, msg, member, u)
-	case TypeVoice:
-		if strings.TrimSpace(msg.Text) == "" {
-			return Reply{Text: textVoiceUnclear}, Understanding{Intent: IntentUnknown}, nil
+		return r.dispatch(ctx, &Request{Msg: msg, Member: member, U: u, Cases: cases})
+	}
+	u = Understanding{Intent: IntentUnknown}
+	spoken := (msg.Type == TypeText || msg.Type == TypeVoice) && strings.TrimSpace(msg.Text) != ""
+	if spoken {
+		if n, ok := choiceNumber(msg.Text); ok {
+			if u, ok := r.answerChoice(ctx, msg.OpenID, n); ok {
+				return r.dispatch(ctx, &Request{Msg: msg, Member: member, U: u, Cases: cases})
+			}
 		}
+		u = r.understander.Understand(msg.Text)
+	}
+	req := &Request{Msg: msg, Member: member, U: u, Cases: cases}
+	for _, ic := range r.interceptors {
+		reply, ok, err := ic.Intercept(ctx, req)
+		if err != nil {
+			r.log.Error("interceptor failed", "intent", string(u.Intent), "error", err)
+			return Reply{Text: textHandlerError}, req.U, nil
+		}
+		if ok {
+			return reply, req.U, nil
+		}
+	}
+	switch msg.Type {
 	case TypeText:
+	case TypeVoice:
+		if !spoken {
+			return Reply{Text: textVoiceUnclear}, u, nil
+		}
+	case TypeImage:
+		return Reply{Text: textImageThanks}, u, nil
+	case TypeVideo, TypeShortVideo:
+		return Reply{Text: textVideoThanks}, u, nil
+	case TypeLink:
+		return Reply{Text: textLinkThanks}, u, nil
+	case TypeFile:
+		return Reply{Text: textFileThanks}, u, nil
 	default:
 		// A kind of message WeChat added later: the member still hears
 		// that it arrived.
-		return Reply{Text: textOtherThanks}, Understanding{Intent: IntentUnknown}, nil
+		return Reply{Text: textOtherThanks}, u, nil
 	}
-	if n, ok := choiceNumber(msg.Text); ok {
-		if u, ok := r.answerChoice(ctx, msg.OpenID, n); ok {
-			return r.dispatch(ctx, msg, member, u)
-		}
-	}
-	u = r.understander.Understand(msg.Text)
 	if len(u.Choices) >= 2 {
 		if reply, ok := r.ask(ctx, msg.OpenID, u); ok {
 			return reply, u, nil
 		}
-		u.Choices = nil // without memory the question could not be answered
+		req.U.Choices = nil // without memory the question could not be answered
 	}
-	return r.dispatch(ctx, msg, member, u)
+	if req.U.Score < LowConfidence && req.U.Intent != IntentHelp && req.U.Intent != IntentGreeting {
+		req.U.Intent = IntentUnknown
+	}
+	return r.dispatch(ctx, req)
 }
 
-func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Reply, Understanding, error) {
+func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member, cases Cases) (Reply, Understanding, error) {
+	req := &Request{Msg: msg, Member: member, Cases: cases}
 	switch msg.Event {
 	case EventSubscribe, EventScan:
-		return r.dispatch(ctx, msg, member, Understanding{Intent: IntentGreeting, Score: 1})
+		req.U = Understanding{Intent: IntentGreeting, Score: 1}
+		return r.dispatch(ctx, req)
 	case EventLocationSelect:
 		// A place picked from the menu's location button: the nearest
 		// branch's card, as for a location message.
-		return r.dispatch(ctx, msg, member, Understanding{Text: msg.Text, Intent: IntentContact, Score: 1})
+		req.U = Understanding{Text: msg.Text, Intent: IntentContact, Score: 1}
+		return r.dispatch(ctx, req)
 	case EventClick:
 		// Menu keys are intent names, so the menu needs no table of its own.
 		intent := Intent(strings.ToLower(strings.TrimSpace(msg.EventKey)))
 		if _, ok := r.handlers[intent]; !ok {
 			intent = IntentUnknown
 		}
-		return r.dispatch(ctx, msg, member, Understanding{Intent: intent, Score: 1})
+		req.U = Understanding{Intent: intent, Score: 1}
+		return r.dispatch(ctx, req)
 	}
 	// unsubscribe (nobody to answer), VIEW (the member left for a page),
 	// LOCATION (WeChat reports it on its own each time the chat opens):
@@ -159,7 +202,8 @@ func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member) (Re
 	return Reply{}, Understanding{Intent: IntentUnknown}, nil
 }
 
-func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Understanding) (reply Reply, served Understanding, err error) {
+func (r *Router) dispatch(ctx context.Context, req *Request) (reply Reply, served Understanding, err error) {
+	u := req.U
 	// Recovered here, where the intent is known, so the log line and the
 	// message log say which handler broke; Route's own recover would see a
 	// zero Understanding on the event, location and numbered-answer paths.
@@ -177,7 +221,7 @@ func (r *Router) dispatch(ctx context.Context, msg Inbound, member Member, u Und
 			return Reply{}, u, nil
 		}
 	}
-	reply, err = h.Handle(ctx, &Request{Msg: msg, Member: member, U: u})
+	reply, err = h.Handle(ctx, req)
 	if err != nil {
 		r.log.Error("handler failed", "intent", string(u.Intent), "error", err)
 		return Reply{Text: textHandlerError}, u, nil

@@ -40,7 +40,7 @@ func (f routerFixture) route(t *testing.T, msg bot.Inbound, m bot.Member) (strin
 		msg.OpenID = "o-router"
 	}
 	m.OpenID = msg.OpenID
-	reply, u, err := f.router.Route(context.Background(), msg, m)
+	reply, u, err := f.router.Route(context.Background(), msg, m, nil)
 	if err != nil {
 		t.Fatalf("Route(%+v): %v", msg, err)
 	}
@@ -261,7 +261,7 @@ func TestRouterRecoversFromHandlerPanic(t *testing.T) {
 	f.router.Register(bot.IntentGreeting, bot.HandlerFunc(func(context.Context, *bot.Request) (bot.Reply, error) {
 		panic("greeting broke")
 	}))
-	reply, u, err := f.router.Route(context.Background(), bot.Inbound{OpenID: "o-p", Type: bot.TypeEvent, Event: bot.EventSubscribe}, bot.Member{})
+	reply, u, err := f.router.Route(context.Background(), bot.Inbound{OpenID: "o-p", Type: bot.TypeEvent, Event: bot.EventSubscribe}, bot.Member{}, nil)
 	if err != nil || reply.Text != "" {
 		t.Errorf("after a panic: reply %q, error %v; want nothing, so WeChat gets success", reply.Text, err)
 	}

@@ -33,23 +33,29 @@ FOR UPDATE OF m`
 	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 		FROM members WHERE openid = ANY($1)`
 
-	// sqlWriteHandled marks pushes handled and writes what they caused to
-	// the outbox, in one statement of the handling transaction.
+	// sqlInsertOutbox writes outbox rows from the columns outboxColumns
+	// gathers ($1…$17): a reply's rows in the handling transaction, and
+	// the rows a case book enqueues.
+	sqlInsertOutbox = `
+INSERT INTO outbox (openid, kind, channel, fallback, text, template_id, template_url, template_data,
+	cause_message_id, seq, intent, status, sent_at, next_attempt, case_id, media_kind, media_id, at_most_once)
+SELECT openid, kind, channel, fallback, text, template_id, template_url, NULLIF(template_data, '')::jsonb,
+	NULLIF(cause, 0), seq, intent, status, CASE WHEN status = 'answered' THEN now() END,
+	now() + make_interval(secs => wait), NULLIF(case_id, 0), media_kind, media_id, at_most_once
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::bigint[], $10::int[], $11::text[], $12::text[], $13::float8[], $14::bigint[], $15::text[], $16::text[],
+	$17::bool[])
+	AS o (openid, kind, channel, fallback, text, template_id, template_url, template_data,
+		cause, seq, intent, status, wait, case_id, media_kind, media_id, at_most_once)`
+
+	// sqlWriteHandled marks pushes handled ($18, $19) and writes what they
+	// caused to the outbox, in one statement of the handling transaction.
 	sqlWriteHandled = `
 WITH h AS (
 	UPDATE messages m SET handled_at = now(), intent = u.intent
-	FROM unnest($1::bigint[], $2::text[]) AS u (id, intent)
+	FROM unnest($18::bigint[], $19::text[]) AS u (id, intent)
 	WHERE m.id = u.id
-)
-INSERT INTO outbox (openid, kind, channel, fallback, text, template_id, template_url, template_data,
-	cause_message_id, seq, intent, status, sent_at, next_attempt)
-SELECT openid, kind, channel, fallback, text, template_id, template_url, NULLIF(template_data, '')::jsonb,
-	cause, seq, intent, status, CASE WHEN status = 'answered' THEN now() END,
-	now() + make_interval(secs => wait)
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-	$11::bigint[], $12::int[], $13::text[], $14::text[], $15::float8[])
-	AS o (openid, kind, channel, fallback, text, template_id, template_url, template_data,
-		cause, seq, intent, status, wait)`
+)` + sqlInsertOutbox
 
 	// sqlPassiveReplies are the passive replies earlier handlings gave
 	// pushes: WeChat retrying a push means it did not get that answer, so
@@ -113,6 +119,7 @@ func (r keptRow) inbound() bot.Inbound {
 		MsgID: r.MsgID.Int64, Lat: r.Lat.Float64, Lng: r.Lng.Float64, Located: r.Lat.Valid && r.Lng.Valid,
 		At: r.At, MediaID: r.MediaID, PicURL: r.PicURL, Format: r.Format, ThumbMediaID: r.ThumbMediaID,
 		Title: r.Title, Description: r.Description, URL: r.URL, Extra: extra, DedupeKey: r.DedupeKey,
+		StoredID: r.ID,
 	}
 }
 
@@ -157,6 +164,7 @@ func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome
 			memberOf[m.OpenID] = m
 		}
 		w := newHandledWriter(len(rows))
+		cases := &txCases{s: s, tx: tx}
 		for _, row := range rows {
 			i := of[row.OpenID]
 			r := reqs[i]
@@ -164,7 +172,7 @@ func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome
 			if !ok {
 				member = bot.Member{OpenID: row.OpenID}
 			}
-			reply, u := r.route(ctx, row.inbound(), member)
+			reply, u := r.route(ctx, row.inbound(), member, cases)
 			target := row.DedupeKey == r.dedupeKey
 			w.add(row.ID, row.OpenID, reply, u.Intent, r.passive && target)
 			if target {
@@ -214,17 +222,54 @@ func (s *Store) passiveRepliesOf(ctx context.Context, tx *sqlx.Tx, reqs []handle
 	return nil
 }
 
+// outboxColumns gathers outbox rows as the arrays sqlInsertOutbox unnests.
+type outboxColumns struct {
+	openIDs, kinds, channels, fallbacks, texts pq.StringArray
+	templateIDs, templateURLs, templateData    pq.StringArray
+	intents, statuses, mediaKinds, mediaIDs    pq.StringArray
+	causes, seqs, caseIDs                      []int64
+	waits                                      []float64
+	atMostOnce                                 pq.BoolArray
+}
+
+// add gathers one row: snd, caused by the push cause (0 for none) as its
+// seq'th row, with status, due after wait.
+func (c *outboxColumns) add(snd bot.Send, cause int64, seq int, intent, status string, wait time.Duration) {
+	var tplID, tplURL, tplData string
+	if snd.Template != nil {
+		b, _ := json.Marshal(snd.Template.Data) // a map of strings always marshals
+		tplID, tplURL, tplData = snd.Template.ID, snd.Template.URL, string(b)
+	}
+	channel := snd.Channel
+	if channel == "" {
+		channel = bot.ChannelCustomerService
+	}
+	c.openIDs, c.kinds, c.channels = append(c.openIDs, snd.OpenID), append(c.kinds, snd.Kind), append(c.channels, channel)
+	c.fallbacks, c.texts = append(c.fallbacks, snd.Fallback), append(c.texts, snd.Text)
+	c.templateIDs, c.templateURLs, c.templateData = append(c.templateIDs, tplID), append(c.templateURLs, tplURL), append(c.templateData, tplData)
+	c.causes, c.seqs = append(c.causes, cause), append(c.seqs, int64(seq))
+	c.intents, c.statuses = append(c.intents, intent), append(c.statuses, status)
+	c.waits = append(c.waits, wait.Seconds())
+	c.caseIDs = append(c.caseIDs, snd.CaseID)
+	c.mediaKinds, c.mediaIDs = append(c.mediaKinds, snd.MediaKind), append(c.mediaIDs, snd.MediaID)
+	c.atMostOnce = append(c.atMostOnce, snd.AtMostOnce)
+}
+
+func (c *outboxColumns) len() int { return len(c.openIDs) }
+
+// args are sqlInsertOutbox's $1…$17.
+func (c *outboxColumns) args() []any {
+	return []any{c.openIDs, c.kinds, c.channels, c.fallbacks, c.texts, c.templateIDs, c.templateURLs, c.templateData,
+		pq.Array(c.causes), pq.Array(c.seqs), c.intents, c.statuses, pq.Array(c.waits), pq.Array(c.caseIDs),
+		c.mediaKinds, c.mediaIDs, c.atMostOnce}
+}
+
 // handledWriter gathers a transaction's handled pushes and outbox rows as
 // the columns of sqlWriteHandled.
 type handledWriter struct {
-	ids                                             []int64
-	intents                                         []string
-	openIDs, kinds, channels, fallbacks, texts      pq.StringArray
-	templateIDs, templateURLs, templateData, status pq.StringArray
-	rowIntents                                      pq.StringArray
-	causes                                          []int64
-	seqs                                            []int64
-	waits                                           []float64
+	ids     []int64
+	intents []string
+	rows    outboxColumns
 }
 
 func newHandledWriter(n int) *handledWriter {
@@ -241,36 +286,22 @@ func (w *handledWriter) add(id int64, openID string, reply bot.Reply, intent bot
 	w.ids, w.intents = append(w.ids, id), append(w.intents, string(intent))
 	seq := 0
 	var wait time.Duration // rows after a passive answer wait for it
-	row := func(to, kind, channel, fallback, text string, tpl *bot.Template, status string) {
-		var tplID, tplURL, tplData string
-		if tpl != nil {
-			b, _ := json.Marshal(tpl.Data) // a map of strings always marshals
-			tplID, tplURL, tplData = tpl.ID, tpl.URL, string(b)
+	for i, text := range reply.Texts() {
+		snd := bot.Send{OpenID: openID, Kind: KindReply, Channel: bot.ChannelCustomerService, Text: text}
+		status := statusPending
+		if i == 0 && passive && reply.Text != "" {
+			snd.Channel, status = bot.ChannelPassive, statusAnswered
 		}
-		w.openIDs, w.kinds, w.channels = append(w.openIDs, to), append(w.kinds, kind), append(w.channels, channel)
-		w.fallbacks, w.texts = append(w.fallbacks, fallback), append(w.texts, text)
-		w.templateIDs, w.templateURLs, w.templateData = append(w.templateIDs, tplID), append(w.templateURLs, tplURL), append(w.templateData, tplData)
-		w.causes, w.seqs = append(w.causes, id), append(w.seqs, int64(seq))
-		w.rowIntents, w.status = append(w.rowIntents, string(intent)), append(w.status, status)
-		w.waits = append(w.waits, wait.Seconds())
+		w.rows.add(snd, id, seq, string(intent), status, wait)
+		if status == statusAnswered {
+			wait = afterPassive
+		}
 		seq++
 	}
-	for i, text := range reply.Texts() {
-		switch {
-		case i == 0 && passive && reply.Text != "":
-			row(openID, KindReply, bot.ChannelPassive, "", text, nil, statusAnswered)
-			wait = afterPassive
-		default:
-			row(openID, KindReply, bot.ChannelCustomerService, "", text, nil, statusPending)
-		}
-	}
-	wait = 0 // messages to others need not wait for this member's answer
+	// Messages to others need not wait for this member's answer.
 	for _, snd := range reply.Sends {
-		channel := snd.Channel
-		if channel == "" {
-			channel = bot.ChannelCustomerService
-		}
-		row(snd.OpenID, snd.Kind, channel, snd.Fallback, snd.Text, snd.Template, statusPending)
+		w.rows.add(snd, id, seq, string(intent), statusPending, 0)
+		seq++
 	}
 }
 
@@ -279,9 +310,7 @@ func (w *handledWriter) write(ctx context.Context, s *Store, tx *sqlx.Tx) error 
 	if err != nil {
 		return err
 	}
-	_, err = stmt.ExecContext(ctx, pq.Array(w.ids), pq.StringArray(w.intents),
-		w.openIDs, w.kinds, w.channels, w.fallbacks, w.texts, w.templateIDs, w.templateURLs, w.templateData,
-		pq.Array(w.causes), pq.Array(w.seqs), w.rowIntents, w.status, pq.Array(w.waits))
+	_, err = stmt.ExecContext(ctx, append(w.rows.args(), pq.Array(w.ids), pq.StringArray(w.intents))...)
 	return err
 }
 

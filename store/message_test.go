@@ -48,7 +48,7 @@ func record(t *testing.T, s *Store, in bot.Inbound, intent bot.Intent, reply str
 
 // replyWith is a route that answers every push with text.
 func replyWith(intent bot.Intent, text string, more ...string) bot.Route {
-	return func(context.Context, bot.Inbound, bot.Member) (bot.Reply, bot.Understanding) {
+	return func(context.Context, bot.Inbound, bot.Member, bot.Cases) (bot.Reply, bot.Understanding) {
 		return bot.Reply{Text: text, More: more}, bot.Understanding{Intent: intent}
 	}
 }

@@ -45,10 +45,11 @@ WITH due AS (
 		lease_until = now() + make_interval(secs => $2)
 	FROM due WHERE o.id = due.id
 	RETURNING o.id, o.openid, o.kind, o.channel, o.fallback, o.text, o.template_id, o.template_url,
-		o.template_data, o.cause_message_id, o.intent, o.attempts
+		o.template_data, o.media_kind, o.media_id, o.at_most_once, o.cause_message_id, o.intent, o.attempts
 )
 SELECT c.id, c.openid, c.kind, c.channel, c.fallback, c.text, c.template_id, c.template_url,
-	c.template_data, c.cause_message_id, c.intent, c.attempts, now() AS now,
+	c.template_data, c.media_kind, c.media_id, c.at_most_once, c.cause_message_id, c.intent, c.attempts,
+	now() AS now,
 	w.last_message, w.last_trigger,
 	COALESCE(n.since_message, 0) + COALESCE(n.sending, 0) AS since_message,
 	COALESCE(n.since_trigger, 0) + COALESCE(n.sending, 0) AS since_trigger
@@ -102,10 +103,13 @@ ORDER BY c.id`
 	// sqlRequeueOutbox takes back rows whose sender vanished mid-send (its
 	// lease ended): due again at once, or given up when that was the last
 	// attempt allowed ($1). WeChat may have taken the message already;
-	// that is the one resend a crash can cost.
+	// that is the one resend a crash can cost — except for an at-most-once
+	// row, which is given up as uncertain instead: the case clock makes up
+	// for a lost alert, and a second copy would only be noise.
 	sqlRequeueOutbox = `UPDATE outbox SET
-		status = CASE WHEN attempts >= $1 THEN 'failed' ELSE 'pending' END,
-		failed_reason = CASE WHEN attempts >= $1 THEN 'lease_expired' ELSE failed_reason END,
+		status = CASE WHEN at_most_once OR attempts >= $1 THEN 'failed' ELSE 'pending' END,
+		failed_reason = CASE WHEN at_most_once THEN 'uncertain'
+			WHEN attempts >= $1 THEN 'lease_expired' ELSE failed_reason END,
 		next_attempt = now(), lease_until = NULL,
 		last_error_kind = 'lease_expired', last_error_code = NULL,
 		last_error = 'the sender stopped before recording the outcome'
@@ -130,6 +134,9 @@ type claimedRow struct {
 	TemplateID   string        `db:"template_id"`
 	TemplateURL  string        `db:"template_url"`
 	TemplateData []byte        `db:"template_data"`
+	MediaKind    string        `db:"media_kind"`
+	MediaID      string        `db:"media_id"`
+	AtMostOnce   bool          `db:"at_most_once"`
 	Cause        sql.NullInt64 `db:"cause_message_id"`
 	Intent       string        `db:"intent"`
 	Attempts     int           `db:"attempts"`
@@ -143,6 +150,7 @@ type claimedRow struct {
 func (r claimedRow) message() (bot.OutboxMessage, error) {
 	m := bot.OutboxMessage{
 		ID: r.ID, OpenID: r.OpenID, Kind: r.Kind, Channel: r.Channel, Fallback: r.Fallback, Text: r.Text,
+		MediaKind: r.MediaKind, MediaID: r.MediaID, AtMostOnce: r.AtMostOnce,
 		CauseMessageID: r.Cause.Int64, Intent: r.Intent, Attempts: r.Attempts,
 	}
 	if r.TemplateID != "" {

@@ -312,3 +312,50 @@ func TestOutboxStats(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// An alert whose sender vanished mid-send may or may not have reached the
+// director: it is given up as uncertain, never sent a second time, while
+// an ordinary row is sent again.
+func TestRequeueGivesUpAtMostOnceRows(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	var alert, reply int64
+	if err := s.DB().Get(&alert, `INSERT INTO outbox (openid, kind, channel, text, status, at_most_once, media_kind, media_id)
+		VALUES ('oDirector', 'alert', 'customer_service', '', 'pending', true, 'image', 'MEDIA-1') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	reply = addOutbox(t, s, outboxRow{openID: "oMember", text: "hi"})
+
+	got := claim(t, s, 10)
+	if len(got) != 2 {
+		t.Fatalf("claimed %v, want both rows", ids(got))
+	}
+	if a := got[0]; a.ID != alert || !a.AtMostOnce || a.MediaKind != bot.TypeImage || a.MediaID != "MEDIA-1" {
+		t.Errorf("claimed alert = %+v, want at-most-once image MEDIA-1", a)
+	}
+	if r := got[1]; r.AtMostOnce || r.MediaKind != "" {
+		t.Errorf("claimed reply = %+v", r)
+	}
+	if _, err := s.DB().Exec(`UPDATE outbox SET lease_until = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RequeueOutbox(ctx, 10); err != nil || n != 2 {
+		t.Fatalf("RequeueOutbox = %d, %v", n, err)
+	}
+	status := func(id int64) (st, reason string) {
+		t.Helper()
+		if err := s.DB().QueryRow(`SELECT status, failed_reason FROM outbox WHERE id = $1`, id).Scan(&st, &reason); err != nil {
+			t.Fatal(err)
+		}
+		return st, reason
+	}
+	if st, reason := status(alert); st != bot.OutboxFailed || reason != bot.FailedUncertain {
+		t.Errorf("alert after its lease ended: %s %q, want failed %q", st, reason, bot.FailedUncertain)
+	}
+	if st, reason := status(reply); st != bot.OutboxPending || reason != "" {
+		t.Errorf("reply after its lease ended: %s %q, want pending", st, reason)
+	}
+	if again := claim(t, s, 10); !slices.Equal(ids(again), []int64{reply}) {
+		t.Errorf("claimed %v after the requeue, want only the reply %d", ids(again), reply)
+	}
+}

@@ -8,7 +8,11 @@
 // At most one resend: a row is leased while it is sent, and the outcome
 // is written by one UPDATE right after WeChat answers. A process killed
 // between WeChat taking a message and that UPDATE leaves the row leased;
-// when the lease ends the row is sent again.
+// when the lease ends the row is sent again. An at-most-once row (an
+// alert, whose loss the case clock makes up for) is never sent a second
+// time on a guess: an attempt whose outcome is unknown fails it as
+// FailedUncertain, and the store fails it instead of requeueing it when its
+// lease ends.
 package outbox
 
 import (
@@ -43,6 +47,7 @@ type Queue interface {
 // Client is the WeChat API as the sender needs it; *wxapi.Client is one.
 type Client interface {
 	SendText(ctx context.Context, openID, text string) error
+	SendMedia(ctx context.Context, openID, kind, mediaID string) error
 	SendTemplate(ctx context.Context, msg wxapi.TemplateMessage) (msgID int64, err error)
 }
 
@@ -362,6 +367,9 @@ func (s *Sender) call(sendCtx context.Context, m bot.OutboxMessage) (int64, erro
 	defer cancel()
 	switch m.Channel {
 	case bot.ChannelCustomerService:
+		if m.MediaKind != "" {
+			return 0, s.wx.SendMedia(ctx, m.OpenID, m.MediaKind, m.MediaID)
+		}
 		return 0, s.wx.SendText(ctx, m.OpenID, m.Text)
 	case bot.ChannelTemplate:
 		if m.Template == nil {
@@ -383,6 +391,14 @@ func (s *Sender) outcome(m bot.OutboxMessage, msgID int64, err error, interrupte
 	kind := wxapi.KindOf(err)
 	code, desc := describe(err, m.Text)
 	r := bot.OutboxResult{ErrorKind: kind.String(), ErrorCode: code, Error: desc}
+	if m.AtMostOnce && wxapi.Uncertain(err) {
+		// WeChat may have taken it (a timeout, a 5xx, cut off at shutdown):
+		// for these rows a lost message is made up for elsewhere, a second
+		// copy is not. Definite refusals and failures before the call (the
+		// token, no connection) fall through and are retried as usual.
+		r.Status, r.FailedReason = bot.OutboxFailed, bot.FailedUncertain
+		return r
+	}
 	switch kind {
 	case wxapi.KindRetryLater, wxapi.KindBadToken:
 		switch {

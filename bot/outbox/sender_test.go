@@ -94,6 +94,8 @@ type row struct {
 	openID, channel, fallback, status, text string
 	template                                *bot.Template
 	dueIn                                   time.Duration // not due before then
+	mediaKind, mediaID                      string
+	atMostOnce                              bool
 }
 
 func (e *env) add(tb testing.TB, r row) int64 {
@@ -116,9 +118,10 @@ func (e *env) add(tb testing.TB, r row) int64 {
 	}
 	var id int64
 	err := e.st.DB().Get(&id, `INSERT INTO outbox (openid, kind, channel, fallback, text, template_id, template_url,
-			template_data, status, next_attempt)
-		VALUES ($1, 'reply', $2, $3, $4, $5, $6, $7::jsonb, $8, now() + make_interval(secs => $9)) RETURNING id`,
-		r.openID, r.channel, r.fallback, r.text, tplID, tplURL, tplData, r.status, r.dueIn.Seconds())
+			template_data, status, next_attempt, media_kind, media_id, at_most_once)
+		VALUES ($1, 'reply', $2, $3, $4, $5, $6, $7::jsonb, $8, now() + make_interval(secs => $9), $10, $11, $12) RETURNING id`,
+		r.openID, r.channel, r.fallback, r.text, tplID, tplURL, tplData, r.status, r.dueIn.Seconds(),
+		r.mediaKind, r.mediaID, r.atMostOnce)
 	if err != nil {
 		tb.Fatalf("insert outbox row: %v", err)
 	}
@@ -659,4 +662,121 @@ func countStatus(t *testing.T, e *env, status string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Evidence passed to a director goes as customer-service image and voice
+// messages of the member's media ids.
+func TestMediaRowsGoAsMediaMessages(t *testing.T) {
+	e := newEnv(t)
+	s := e.sender(t, outbox.Config{}, nil)
+	e.wrote(t, "oDirector", time.Minute)
+	photo := e.add(t, row{openID: "oDirector", mediaKind: wxapi.MediaImage, mediaID: "MEDIA_PHOTO"})
+	voice := e.add(t, row{openID: "oDirector", mediaKind: wxapi.MediaVoice, mediaID: "MEDIA_VOICE"})
+
+	drain(t, s)
+	for _, id := range []int64{photo, voice} {
+		if st := e.state(t, id); st.Status != bot.OutboxSent || st.Attempts != 1 {
+			t.Errorf("row %d: %+v", id, st)
+		}
+	}
+	calls := e.fake.Calls(csSend)
+	if len(calls) != 2 {
+		t.Fatalf("custom/send called %d times, want 2", len(calls))
+	}
+	for i, want := range [][2]string{{"image", "MEDIA_PHOTO"}, {"voice", "MEDIA_VOICE"}} {
+		c := calls[i].JSON
+		media, _ := c[want[0]].(map[string]any)
+		if c["touser"] != "oDirector" || c["msgtype"] != want[0] || media["media_id"] != want[1] || c["text"] != nil {
+			t.Errorf("call %d: %s", i, calls[i].Body)
+		}
+	}
+}
+
+// An at-most-once row (an alert) whose attempt may have reached WeChat is
+// failed, not sent again; one WeChat answered definitely is retried.
+func TestAtMostOnceRowIsNotSentTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		inject func(f *wxtest.FakeAPI)
+		// uncertain: failed after its first attempt; otherwise retried
+		// and sent on the second.
+		uncertain bool
+		calls     int // to custom/send in all
+	}{
+		{"timeout", func(f *wxtest.FakeAPI) { f.Delay(csSend, time.Minute) }, true, 1},
+		{"5xx", func(f *wxtest.FakeAPI) { f.Status5xx(csSend, 1) }, true, 1},
+		{"system error", func(f *wxtest.FakeAPI) { f.FailNext(csSend, -1, 1) }, false, 2},
+		{"quota", func(f *wxtest.FakeAPI) { f.FailNext(csSend, 45009, 1) }, false, 2},
+		// No token, no call: nothing can have reached WeChat.
+		{"token endpoint 5xx", func(f *wxtest.FakeAPI) { f.Status5xx("stable_token", 1) }, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			s := e.sender(t, outbox.Config{SendTimeout: 300 * time.Millisecond}, nil)
+			e.wrote(t, "oDirector", time.Minute)
+			id := e.add(t, row{openID: "oDirector", text: "新求助 #101", atMostOnce: true})
+			tc.inject(e.fake)
+
+			drain(t, s)
+			e.fake.Delay(csSend, 0)
+			st := e.state(t, id)
+			if tc.uncertain {
+				if st.Status != bot.OutboxFailed || st.Reason != bot.FailedUncertain || st.Attempts != 1 || st.Kind != "retry_later" {
+					t.Fatalf("row: %+v", st)
+				}
+			} else if st.Status != bot.OutboxPending || !st.Waits || st.Attempts != 1 {
+				t.Fatalf("row after a definite failure: %+v", st)
+			}
+			e.makeDue(t)
+			drain(t, s)
+			if n := len(e.fake.Calls(csSend)); n != tc.calls {
+				t.Errorf("custom/send called %d times, want %d", n, tc.calls)
+			}
+			if st := e.state(t, id); !tc.uncertain && (st.Status != bot.OutboxSent || st.Attempts != 2) {
+				t.Errorf("row after the retry: %+v", st)
+			}
+		})
+	}
+}
+
+// A row that may be sent twice is retried after a timeout, as before.
+func TestTimedOutRowIsRetried(t *testing.T) {
+	e := newEnv(t)
+	s := e.sender(t, outbox.Config{SendTimeout: 300 * time.Millisecond}, nil)
+	e.wrote(t, "oHe", time.Minute)
+	id := e.add(t, row{openID: "oHe", text: "您的求助已收到"})
+	e.fake.Delay(csSend, time.Minute)
+
+	drain(t, s)
+	if st := e.state(t, id); st.Status != bot.OutboxPending || !st.Waits || st.Attempts != 1 || st.Kind != "retry_later" {
+		t.Fatalf("row after the timeout: %+v", st)
+	}
+	e.fake.Delay(csSend, 0)
+	e.makeDue(t)
+	drain(t, s)
+	if st := e.state(t, id); st.Status != bot.OutboxSent || st.Attempts != 2 {
+		t.Fatalf("row after the retry: %+v", st)
+	}
+	if n := len(e.fake.Calls(csSend)); n != 2 {
+		t.Errorf("custom/send called %d times, want 2", n)
+	}
+}
+
+// A sender stopping mid-send cannot tell whether WeChat took the message:
+// an at-most-once row is failed rather than left for another process.
+func TestAtMostOnceRowCutOffAtShutdownIsFailed(t *testing.T) {
+	e := newEnv(t)
+	s := e.sender(t, outbox.Config{PollInterval: 10 * time.Millisecond, DrainTimeout: 50 * time.Millisecond}, nil)
+	e.wrote(t, "oDirector", time.Minute)
+	id := e.add(t, row{openID: "oDirector", text: "新求助 #102", atMostOnce: true})
+	e.fake.Delay(csSend, time.Minute) // WeChat hangs
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := run(ctx, s)
+	waitFor(t, "the send to start", func() bool { return len(e.fake.Calls(csSend)) == 1 })
+	cancel()
+	stopped(t, done)
+	if st := e.state(t, id); st.Status != bot.OutboxFailed || st.Reason != bot.FailedUncertain || st.Attempts != 1 {
+		t.Errorf("row after shutdown: %+v", st)
+	}
 }

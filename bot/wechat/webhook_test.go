@@ -791,8 +791,8 @@ func TestRetryAfterACrashGetsTheAnswer(t *testing.T) {
 	if _, err := h.st.Keep(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	route := func(ctx context.Context, msg bot.Inbound, m bot.Member) (bot.Reply, bot.Understanding) {
-		r, u, _ := h.router.Route(ctx, msg, m)
+	route := func(ctx context.Context, msg bot.Inbound, m bot.Member, cases bot.Cases) (bot.Reply, bot.Understanding) {
+		r, u, _ := h.router.Route(ctx, msg, m, cases)
 		return r, u
 	}
 	first, err := h.st.Handle(ctx, in.OpenID, in.DedupeKey, true, route)
