@@ -22,6 +22,7 @@ commands:
   migrate    apply database migrations
   import     load a knowledge-base YAML file (branches and FAQs)
   export     print everything held about one member (--openid ID)
+  cases      list cases for the monthly report (--status, --branch, --since, --csv; --summary)
   classify   read messages from stdin, print what the bot understood
   say        post a signed message to a running server, print the reply
   bench      load-test the webhook against a floor handler
@@ -70,6 +71,8 @@ func run(ctx context.Context, e env) error {
 		return importKnowledge(ctx, e)
 	case "export":
 		return export(ctx, e)
+	case "cases":
+		return reportCases(ctx, e)
 	case "classify":
 		return classify(ctx, e)
 	case "say":
