@@ -420,8 +420,10 @@ func (s *Sender) outcome(m bot.OutboxMessage, msgID int64, err error, interrupte
 		r.Status, r.FailedReason = bot.OutboxFailed, bot.FailedUnsubscribed
 		return r
 	}
-	r.Status, r.FailedReason = bot.OutboxFailed, bot.FailedPermanent
-	return r
+	// A refusal of this message as it is (a template WeChat no longer
+	// has, a value outside its rules): the other channel may still carry
+	// it, which for an alert is the point of having one.
+	return s.channelClosed(m, r, bot.FailedPermanent)
 }
 
 func (s *Sender) retry(m bot.OutboxMessage, r bot.OutboxResult, after time.Duration) bot.OutboxResult {
