@@ -29,6 +29,19 @@ type Config struct {
 	SweepEvery       time.Duration // SWEEP_EVERY: how often the sweeper looks for unhandled pushes
 	SweepGrace       time.Duration // SWEEP_GRACE: how long a kept push may stay unhandled first
 	SpoolReplayEvery time.Duration // SPOOL_REPLAY_EVERY: how often the spool is moved into PostgreSQL
+
+	// Cases.
+	CaseAcceptSLA       time.Duration // CASE_ACCEPT_SLA: not accepted this long, the county is told
+	CaseUrgentAcceptSLA time.Duration // CASE_URGENT_ACCEPT_SLA: the same for urgent cases
+	CaseReplySLA        time.Duration // CASE_REPLY_SLA: accepted this long with no reply, the assignee is reminded
+	CaseQuestionBatch   time.Duration // CASE_QUESTION_BATCH: questions the bot could not answer wait this long to be alerted together
+	CaseClockEvery      time.Duration // CASE_CLOCK_EVERY: how often the case clock runs
+	// Template ids (empty: customer-service messages only) and their
+	// keyword keys, comma-separated in the order the fields are listed.
+	CaseAlertTemplate  string    // WECHAT_TEMPLATE_CASE_ALERT
+	CaseAlertFields    [4]string // WECHAT_TEMPLATE_CASE_ALERT_FIELDS: number, category, urgency, words
+	CaseUpdateTemplate string    // WECHAT_TEMPLATE_CASE_UPDATE
+	CaseUpdateFields   [3]string // WECHAT_TEMPLATE_CASE_UPDATE_FIELDS: number, status, words
 }
 
 // Defaults for the optional settings.
@@ -41,6 +54,16 @@ const (
 	DefaultSweepEvery       = 10 * time.Second
 	DefaultSweepGrace       = time.Minute
 	DefaultSpoolReplayEvery = time.Second
+
+	DefaultCaseAcceptSLA       = 2 * time.Hour
+	DefaultCaseUrgentAcceptSLA = 30 * time.Minute
+	DefaultCaseReplySLA        = 24 * time.Hour
+	DefaultCaseQuestionBatch   = 10 * time.Minute
+	DefaultCaseClockEvery      = 15 * time.Second
+
+	// The keyword keys of the templates chosen from WeChat's library.
+	DefaultCaseAlertFields  = "character_string1,thing2,phrase3,thing4"
+	DefaultCaseUpdateFields = "character_string1,phrase2,thing3"
 )
 
 // Need names a group of settings a subcommand cannot run without.
@@ -67,6 +90,9 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		WeChatAESKey:    strings.TrimSpace(getenv("WECHAT_AES_KEY")),
 		WeChatAPIBase:   strings.TrimSpace(getenv("WECHAT_API_BASE")),
 		SpoolDir:        strings.TrimSpace(getenv("SPOOL_DIR")),
+
+		CaseAlertTemplate:  strings.TrimSpace(getenv("WECHAT_TEMPLATE_CASE_ALERT")),
+		CaseUpdateTemplate: strings.TrimSpace(getenv("WECHAT_TEMPLATE_CASE_UPDATE")),
 	}
 	if c.SpoolDir == "" {
 		c.SpoolDir = DefaultSpoolDir
@@ -149,6 +175,11 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		// twice as often as needed; the row locks keep it correct anyway.
 		{"SWEEP_GRACE", &c.SweepGrace, DefaultSweepGrace, time.Second},
 		{"SPOOL_REPLAY_EVERY", &c.SpoolReplayEvery, DefaultSpoolReplayEvery, 100 * time.Millisecond},
+		{"CASE_ACCEPT_SLA", &c.CaseAcceptSLA, DefaultCaseAcceptSLA, time.Minute},
+		{"CASE_URGENT_ACCEPT_SLA", &c.CaseUrgentAcceptSLA, DefaultCaseUrgentAcceptSLA, time.Minute},
+		{"CASE_REPLY_SLA", &c.CaseReplySLA, DefaultCaseReplySLA, time.Minute},
+		{"CASE_QUESTION_BATCH", &c.CaseQuestionBatch, DefaultCaseQuestionBatch, 0},
+		{"CASE_CLOCK_EVERY", &c.CaseClockEvery, DefaultCaseClockEvery, 100 * time.Millisecond},
 	}
 	for _, d := range durations {
 		raw := strings.TrimSpace(getenv(d.name))
@@ -163,5 +194,41 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		}
 		*d.into = v
 	}
+	templateIDPattern := regexp.MustCompile(`^[0-9A-Za-z_-]{10,64}$`)
+	for _, t := range []struct{ name, value string }{
+		{"WECHAT_TEMPLATE_CASE_ALERT", c.CaseAlertTemplate}, {"WECHAT_TEMPLATE_CASE_UPDATE", c.CaseUpdateTemplate},
+	} {
+		if t.value != "" && !templateIDPattern.MatchString(t.value) {
+			bad(t.name, "want the template id from the account's template library (letters, digits, - and _)")
+		}
+	}
+	if err := fieldKeys(c.CaseAlertFields[:], getenv("WECHAT_TEMPLATE_CASE_ALERT_FIELDS"), DefaultCaseAlertFields); err != nil {
+		bad("WECHAT_TEMPLATE_CASE_ALERT_FIELDS", "%v", err)
+	}
+	if err := fieldKeys(c.CaseUpdateFields[:], getenv("WECHAT_TEMPLATE_CASE_UPDATE_FIELDS"), DefaultCaseUpdateFields); err != nil {
+		bad("WECHAT_TEMPLATE_CASE_UPDATE_FIELDS", "%v", err)
+	}
 	return c, errors.Join(problems...)
+}
+
+// fieldKeys reads a template's keyword keys, comma-separated, into keys
+// (one per field, in order); raw "" takes def.
+func fieldKeys(keys []string, raw, def string) error {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		raw = def
+	}
+	parts := strings.Split(raw, ",")
+	keyPattern := regexp.MustCompile(`^[a-z_]+[0-9]+$`)
+	if len(parts) != len(keys) {
+		return fmt.Errorf("want %d keyword keys separated by commas, such as %s", len(keys), def)
+	}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if !keyPattern.MatchString(p) {
+			return fmt.Errorf("%q is not a keyword key such as thing2 (see the template's details in the account)", p)
+		}
+		keys[i] = p
+	}
+	return nil
 }
