@@ -173,6 +173,8 @@ type Cases interface {
 	CurrentCase(ctx context.Context, openID string) (Case, bool, error)
 	// CaseByNumber finds a case by its number.
 	CaseByNumber(ctx context.Context, number int64) (Case, bool, error)
+	// CaseByID finds a case by its row id (a conversation's CaseID).
+	CaseByID(ctx context.Context, id int64) (Case, bool, error)
 	// SaveCase writes a case's changeable fields (branch, category,
 	// urgency, kind, status, assignee, rating and the times).
 	SaveCase(ctx context.Context, c Case) error

@@ -114,6 +114,7 @@ UPDATE cases SET updated_at = now() WHERE id = (SELECT case_id FROM e)`
 	WHERE c.openid = $1 AND c.status <> 'closed' FOR UPDATE`
 
 	sqlCaseByNumber = `SELECT ` + caseColumns + ` FROM cases c WHERE c.number = $1 FOR UPDATE`
+	sqlCaseByID     = `SELECT ` + caseColumns + ` FROM cases c WHERE c.id = $1 FOR UPDATE`
 
 	sqlSaveCase = `UPDATE cases SET branch_id = $2, category = $3, urgent = $4, kind = $5, status = $6,
 		assignee = $7, summary = $8, rating = $9, accepted_at = $10, closed_at = $11, last_reply_at = $12,
@@ -166,12 +167,24 @@ UPDATE cases SET updated_at = now() WHERE id = (SELECT case_id FROM a)`
 
 	sqlEndConversation = `DELETE FROM conversations WHERE openid = $1 AND topic = $2`
 
+	// sqlMemberWithWindow is the member with their last message read from
+	// the messages too: the push writer moves members.last_inbound_at
+	// forward in bulk, a fraction of a second late, and a director
+	// answering a member's first message at once must see it.
+	sqlMemberWithWindow = `SELECT openid, first_seen, last_seen, subscribed,
+		GREATEST(last_inbound_at, (SELECT max(g.at) FROM messages g
+			WHERE g.openid = mb.openid AND g.direction = 'in' AND g.type <> 'event')) AS last_inbound_at,
+		branch_id, no_broadcasts
+	FROM members mb WHERE openid = $1`
+
 	// The case clock's lists. Each locks what it returns and skips what
 	// another clock holds, so two clocks never do the same one-off work.
 
+	// sqlUnaccepted counts from the latest alert (a case moved to another
+	// branch, or reopened, waits afresh there), else from its opening.
 	sqlUnaccepted = `SELECT ` + caseColumns + ` FROM cases c
 	WHERE c.status = 'open' AND c.escalated_at IS NULL
-		AND c.created_at < now() - make_interval(secs => CASE WHEN c.urgent THEN $2::float8 ELSE $1::float8 END)
+		AND COALESCE(c.alerted_at, c.created_at) < now() - make_interval(secs => CASE WHEN c.urgent THEN $2::float8 ELSE $1::float8 END)
 	ORDER BY c.urgent DESC, c.created_at, c.id
 	LIMIT $3
 	FOR UPDATE OF c SKIP LOCKED`
@@ -201,9 +214,9 @@ UPDATE cases SET updated_at = now() WHERE id = (SELECT case_id FROM a)`
 	FOR UPDATE OF c SKIP LOCKED`
 
 	// sqlUnreached: an alert still pending or being sent may yet arrive,
-	// and one that was sent did.
+	// and one that was sent did; a case someone accepted reached them.
 	sqlUnreached = `SELECT ` + caseColumns + ` FROM cases c
-	WHERE c.status <> 'closed' AND c.unreached_at IS NULL
+	WHERE c.status = 'open' AND c.unreached_at IS NULL
 		AND EXISTS (SELECT 1 FROM outbox o WHERE o.case_id = c.id AND o.kind = 'alert' AND o.status = 'failed')
 		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_id = c.id AND o.kind = 'alert'
 			AND o.status IN ('pending', 'sending', 'sent', 'answered'))
@@ -310,6 +323,10 @@ func (c *txCases) CurrentCase(ctx context.Context, openID string) (bot.Case, boo
 
 func (c *txCases) CaseByNumber(ctx context.Context, number int64) (bot.Case, bool, error) {
 	return c.oneCase(ctx, "case by number", sqlCaseByNumber, number)
+}
+
+func (c *txCases) CaseByID(ctx context.Context, id int64) (bot.Case, bool, error) {
+	return c.oneCase(ctx, "case by id", sqlCaseByID, id)
 }
 
 func (c *txCases) oneCase(ctx context.Context, what, query string, arg any) (bot.Case, bool, error) {
@@ -442,7 +459,7 @@ func (c *txCases) MemberNo(ctx context.Context, openID string) (int64, error) {
 
 func (c *txCases) MemberOf(ctx context.Context, openID string) (bot.Member, bool, error) {
 	var m bot.Member
-	err := c.get(ctx, &m, sqlSelectMember, openID)
+	err := c.get(ctx, &m, sqlMemberWithWindow, openID)
 	if isNoRows(err) {
 		return bot.Member{OpenID: openID}, false, nil
 	}
