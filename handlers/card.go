@@ -15,6 +15,8 @@ type Knowledge interface {
 	Branch(id string) (bot.Branch, bool)
 	FAQ(id string) (bot.FAQ, bool)
 	Nearest(lat, lng float64) (b bot.Branch, km float64, ok bool)
+	// Knowledge is the whole base: the case desk looks directors up in it.
+	Knowledge() bot.Knowledge
 }
 
 // branchFor finds the branch a request is about: the one the member named,

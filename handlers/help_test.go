@@ -1,9 +1,12 @@
 package handlers_test
 
 import (
-	"nuanjia/internal/testkit"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"nuanjia/internal/testkit"
 
 	"nuanjia/bot"
 	"nuanjia/handlers"
@@ -13,7 +16,7 @@ func TestHelpUrgentStartsWithEmergencyNumbers(t *testing.T) {
 	ix := testkit.Index(t)
 	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentHelp && u.Urgent },
 		"救命有人打我", "我老公喝醉了打我和孩子", "工地上摔下来腰受伤了老板不管")
-	reply := handle(t, handlers.Help{Knowledge: ix}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: u.Text}, U: u})
+	reply := handle(t, handlers.Help{Desk: handlers.Desk{Knowledge: ix}}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: u.Text}, U: u})
 	checkReadable(t, reply)
 	first, _, _ := strings.Cut(reply, "\n")
 	if !strings.Contains(first, "110") || !strings.Contains(first, "120") {
@@ -44,7 +47,7 @@ func TestHelpNamesTheDirectorsPhone(t *testing.T) {
 			if req.U.Intent != bot.IntentHelp {
 				t.Fatalf("%q understood as %s, want help", tt.text, req.U.Intent)
 			}
-			reply := handle(t, handlers.Help{Knowledge: ix}, req)
+			reply := handle(t, handlers.Help{Desk: handlers.Desk{Knowledge: ix}}, req)
 			checkReadable(t, reply)
 			d := tt.want.Directors[0]
 			if !strings.Contains(reply, d.Name) || !strings.Contains(reply, d.Phone) {
@@ -57,5 +60,96 @@ func TestHelpNamesTheDirectorsPhone(t *testing.T) {
 				t.Errorf("asks where the member is: %v, want %v:\n%s", got, tt.asksWhere, reply)
 			}
 		})
+	}
+}
+
+// A member of a branch writes what happened: a case opens at once, the
+// reply carries its number and the branch, and the branch's director has
+// the alert in the outbox of the same transaction.
+func TestHelpOpensACaseAndAlertsTheBranch(t *testing.T) {
+	d := newCaseDesk(t)
+	d.member("o-worker", "longlin-xinzhou")
+	reply := d.say("o-worker", "老板拖欠工资三个月了")
+	checkReadable(t, reply)
+	n := caseNumberIn(t, reply)
+	for _, want := range []string{"新州镇计生协", "我的求助", "会员号"} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("reply does not say %q:\n%s", want, reply)
+		}
+	}
+	if strings.Contains(reply, "110") {
+		t.Errorf("a calm request is told to call the police:\n%s", reply)
+	}
+	k := d.caseNo(n)
+	if k.BranchID != "longlin-xinzhou" || k.Category != bot.CategoryWages || k.Kind != bot.CaseHelp ||
+		k.Status != bot.CaseOpen || k.Summary != "老板拖欠工资三个月了" || k.MemberNo == 0 {
+		t.Errorf("case = %+v", k)
+	}
+	if !strings.Contains(reply, strconv.FormatInt(k.MemberNo, 10)) {
+		t.Errorf("reply does not show member number %d:\n%s", k.MemberNo, reply)
+	}
+	alerts := d.sentTo(xinzhouDirector, bot.KindAlert)
+	if len(alerts) != 1 || !alerts[0].Once || alerts[0].CaseID.Int64 != k.ID {
+		t.Fatalf("alerts to the Xinzhou director = %+v, want one, at most once, about the case", alerts)
+	}
+	for _, want := range []string{"编号" + strconv.FormatInt(n, 10), "欠薪", "老板拖欠工资", "接 " + strconv.FormatInt(n, 10)} {
+		if !strings.Contains(alerts[0].Text, want) {
+			t.Errorf("alert does not say %q:\n%s", want, alerts[0].Text)
+		}
+	}
+	if got := d.sentTo(countyDirector, ""); len(got) != 0 {
+		t.Errorf("the county was alerted too: %+v", got)
+	}
+	if got := d.actions(n); !slices.Equal(got, []string{"opened o-worker", "alerted bot"}) {
+		t.Errorf("log = %q", got)
+	}
+}
+
+// "救命" alone asks what happened, after the emergency numbers; the next
+// message opens the case.
+func TestHelpBareAsksWhatHappened(t *testing.T) {
+	d := newCaseDesk(t)
+	first := d.say("o-bare", "救命")
+	checkReadable(t, first)
+	if !strings.Contains(first, "发生了什么") {
+		t.Fatalf("bare 救命 does not ask what happened:\n%s", first)
+	}
+	if n := d.lastCase(); n != 0 {
+		t.Fatalf("a case opened before the member said what happened: %d", n)
+	}
+	second := d.say("o-bare", "我在工地摔下来了腿动不了")
+	n := caseNumberIn(t, second)
+	if k := d.caseNo(n); k.Summary != "我在工地摔下来了腿动不了" || k.BranchID != bot.CountyBranchID {
+		t.Errorf("case = %+v, want the description for the county (no branch known)", k)
+	}
+	if got := d.sentTo(countyDirector, bot.KindAlert); len(got) != 1 {
+		t.Errorf("county alerts = %d, want 1", len(got))
+	}
+	// The menu's 求助 asks too.
+	menu := d.push(bot.Inbound{OpenID: "o-menu", Type: bot.TypeEvent, Event: bot.EventClick, EventKey: "help"})
+	if len(menu) != 1 || !strings.Contains(menu[0], "发生了什么") {
+		t.Errorf("menu 求助 answered %q", menu)
+	}
+}
+
+// An urgent help message still starts with the emergency numbers, and
+// its case is marked urgent for the director.
+func TestHelpUrgentCaseStartsWithEmergencyNumbers(t *testing.T) {
+	d := newCaseDesk(t)
+	u := understandFirst(t, d.ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentHelp && u.Urgent },
+		"救命有人打我", "我老公喝醉了打我和孩子", "工地上摔下来腰受伤了老板不管")
+	d.member("o-hurt", "longlin-zhebao")
+	reply := d.say("o-hurt", u.Text)
+	first, _, _ := strings.Cut(reply, "\n")
+	if !strings.Contains(first, "110") || !strings.Contains(first, "120") {
+		t.Errorf("urgent reply does not start with 110 and 120:\n%s", reply)
+	}
+	k := d.caseNo(caseNumberIn(t, reply))
+	if !k.Urgent {
+		t.Errorf("case not urgent: %+v", k)
+	}
+	alerts := d.sentTo(zhebaoDirector, bot.KindAlert)
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Text, "紧急") {
+		t.Errorf("alert = %+v, want one saying 紧急", alerts)
 	}
 }

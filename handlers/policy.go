@@ -14,6 +14,7 @@ import (
 type Policy struct {
 	Knowledge Knowledge
 	Choices   bot.ChoiceMemory
+	Desk      Desk
 }
 
 const (
@@ -22,6 +23,7 @@ const (
 	textPolicyUpdated = "\n（%s更新，来源：%s）"
 	textPolicyHandOff = "这个问题我们记下了，会请计生协负责人回答你。着急的话可以直接打电话问：\n%s"
 	textPolicyNoKB    = "这个问题我们记下了，会请计生协负责人回答你。"
+	textPolicyCase    = "这个问题我们转给计生协负责人了（编号%d），会尽快回答你。着急的话可以直接打电话问：\n%s"
 	textPolicyAsk     = "想问哪方面的政策？直接发问题就行，比如：\n“生三孩有补贴吗”\n“孩子在这边上学要什么手续”\n“怀孕了免费检查在哪做”"
 )
 
@@ -42,6 +44,15 @@ func (h Policy) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error)
 	}
 	switch len(candidates) {
 	case 0:
+		if req.Cases != nil {
+			// No answer on file: a person answers, as for a message the
+			// bot did not understand.
+			k, _, err := h.Desk.intake(ctx, req, bot.CaseQuestion)
+			if err != nil {
+				return bot.Reply{}, err
+			}
+			return bot.Reply{Text: fmt.Sprintf(textPolicyCase, k.Number, contactLine(h.Desk.branch(k.BranchID)))}, nil
+		}
 		if b, ok := branchOrCounty(h.Knowledge, req); ok {
 			return bot.Reply{Text: fmt.Sprintf(textPolicyHandOff, contactLine(b))}, nil
 		}

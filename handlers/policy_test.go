@@ -127,3 +127,32 @@ func TestPolicyMenuTapAsksForTheQuestion(t *testing.T) {
 		t.Errorf("menu tap got %q, want a prompt for the question", reply)
 	}
 }
+
+// A policy question no answer on file fits reaches a person as a
+// question case, and the member is told so with a number to call.
+func TestPolicyWithoutAnAnswerBecomesAQuestionCase(t *testing.T) {
+	d := newCaseDesk(t)
+	d.member("o-pol", "longlin-zhebao")
+	var reply string
+	zhebao := "longlin-zhebao"
+	err := d.st.WithCases(context.Background(), func(c bot.CaseClock) error {
+		req := &bot.Request{
+			Msg:    bot.Inbound{OpenID: "o-pol", Type: bot.TypeText, Text: "外地人在这边买房有补贴吗"},
+			Member: bot.Member{OpenID: "o-pol", BranchID: &zhebao},
+			U:      bot.Understanding{Text: "外地人在这边买房有补贴吗", Norm: "外地人在这边买房有补贴吗", Intent: bot.IntentPolicy, Score: 0.6},
+			Cases:  c,
+		}
+		r, err := handlers.Policy{Knowledge: d.ix, Choices: testkit.Redis(t), Desk: d.deps.Desk()}.Handle(context.Background(), req)
+		reply = r.Text
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReadable(t, reply)
+	checkNamesPhone(t, reply)
+	k := d.caseNo(caseNumberIn(t, reply))
+	if k.Kind != bot.CaseQuestion || k.BranchID != "longlin-zhebao" {
+		t.Errorf("case = %+v, want a question for Zhebao", k)
+	}
+}

@@ -1,24 +1,43 @@
 package handlers
 
-import "nuanjia/bot"
+import (
+	"log/slog"
+	"time"
+
+	"nuanjia/bot"
+)
 
 // Deps is what the handlers need from the rest of the bot.
 type Deps struct {
 	Knowledge Knowledge
 	Choices   bot.ChoiceMemory
 	Prefs     BroadcastPrefs
+	// Places reads place names in directors' commands (转 123 者保).
+	Places bot.Understander
+	Cases  CaseSettings
+	Zone   *time.Location // times shown to people (nil: UTC+8)
+	Log    *slog.Logger
 }
 
-// Register makes one handler serve each intent: the one place that says
-// which code answers what.
+// Desk is the case desk the handlers and the clock share.
+func (d Deps) Desk() Desk {
+	return Desk{Knowledge: d.Knowledge, Choices: d.Choices, Settings: d.Cases, Zone: d.Zone, Log: d.Log}
+}
+
+// Register makes one handler serve each intent, and puts the directors'
+// commands and members' case follow-ups in front of them: the one place
+// that says which code answers what.
 func Register(r *bot.Router, d Deps) {
-	r.Register(bot.IntentHelp, Help{Knowledge: d.Knowledge})
+	desk := d.Desk()
+	r.Intercept(Directors{Desk: desk, Places: d.Places})
+	r.Intercept(FollowUp{Desk: desk})
+	r.Register(bot.IntentHelp, Help{Desk: desk})
 	r.Register(bot.IntentContact, Contact{Knowledge: d.Knowledge})
-	r.Register(bot.IntentPolicy, Policy{Knowledge: d.Knowledge, Choices: d.Choices})
+	r.Register(bot.IntentPolicy, Policy{Knowledge: d.Knowledge, Choices: d.Choices, Desk: desk})
 	r.Register(bot.IntentVisit, Visit{Knowledge: d.Knowledge})
-	r.Register(bot.IntentStatus, Status{Knowledge: d.Knowledge})
+	r.Register(bot.IntentStatus, Status{Desk: desk})
 	r.Register(bot.IntentGreeting, Greeting{})
 	r.Register(bot.IntentStop, Stop{Prefs: d.Prefs})
 	r.Register(bot.IntentForget, Forget{Knowledge: d.Knowledge})
-	r.Register(bot.IntentUnknown, Unknown{})
+	r.Register(bot.IntentUnknown, Unknown{Desk: desk})
 }

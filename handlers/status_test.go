@@ -1,9 +1,11 @@
 package handlers_test
 
 import (
-	"nuanjia/internal/testkit"
+	"strconv"
 	"strings"
 	"testing"
+
+	"nuanjia/internal/testkit"
 
 	"nuanjia/bot"
 	"nuanjia/handlers"
@@ -26,12 +28,34 @@ func TestStatusNamesWhoToAsk(t *testing.T) {
 			if req.U.Intent != bot.IntentStatus {
 				t.Fatalf("understood as %s, want status", req.U.Intent)
 			}
-			reply := handle(t, handlers.Status{Knowledge: ix}, req)
+			reply := handle(t, handlers.Status{Desk: handlers.Desk{Knowledge: ix}}, req)
 			checkReadable(t, reply)
 			checkNamesPhone(t, reply)
 			if !strings.Contains(reply, tt.want.Directors[0].Phone) {
 				t.Errorf("reply does not give %s's director %s:\n%s", tt.want.ID, tt.want.Directors[0].Phone, reply)
 			}
 		})
+	}
+}
+
+// 我的求助 lists the member's cases with status and the director's last reply.
+func TestStatusListsTheMembersCases(t *testing.T) {
+	d := newCaseDesk(t)
+	d.member("o-s", "longlin-xinzhou")
+	if reply := d.say("o-s", "我的求助"); !strings.Contains(reply, "还没有求助") {
+		t.Errorf("no cases yet, reply:\n%s", reply)
+	}
+	n := caseNumberIn(t, d.say("o-s", "老板拖欠工资三个月了"))
+	num := strconv.FormatInt(n, 10)
+	d.say(xinzhouDirector, "回 "+num+" 我明天去工地找老板")
+	reply := d.say("o-s", "我的求助")
+	checkReadable(t, reply)
+	for _, want := range []string{"编号" + num, "欠薪", "处理中", "我明天去工地找老板"} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("status does not say %q:\n%s", want, reply)
+		}
+	}
+	if d.lastCase() != n {
+		t.Errorf("asking for status opened a case")
 	}
 }
