@@ -623,8 +623,16 @@ func TestRetriesHaveOneEffect(t *testing.T) {
 			if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'in'`); n != 1 {
 				t.Errorf("stored messages = %d, want 1", n)
 			}
-			if n := h.count(`SELECT count(*) FROM outbox`); n != 1 {
+			if n := h.count(`SELECT count(*) FROM outbox WHERE openid = 'o-retry'`); n != 1 {
 				t.Errorf("replies = %d, want 1", n)
+			}
+			// The help request opened one case, whose alert went to the
+			// county's two directors once each.
+			if n := h.count(`SELECT count(*) FROM cases`); n != 1 {
+				t.Errorf("cases = %d, want 1", n)
+			}
+			if n := h.count(`SELECT count(*) FROM outbox WHERE kind = 'alert'`); n != 2 {
+				t.Errorf("alerts = %d, want one to each of the 2 county directors", n)
 			}
 			h.deliver()
 			if cs := h.customerService("o-retry"); len(cs) != 0 {
@@ -1027,7 +1035,8 @@ func TestLogsKeepMembersPrivate(t *testing.T) {
 	h.router.Register(bot.IntentHelp, bot.HandlerFunc(func(context.Context, *bot.Request) (bot.Reply, error) {
 		panic("handler bug")
 	}))
-	post(wxtest.Text("o-private", account, words, h.msgID(), now), nil)
+	// Another member: o-private's words went on the case they opened.
+	post(wxtest.Text("o-private-2", account, words, h.msgID(), now), nil)
 	// A late reply that WeChat refuses: the failure is logged, the words not.
 	h.router.Register(bot.IntentGreeting, slowHandler{delay: 300 * time.Millisecond, text: "你好" + phone})
 	h.fake.FailNext("/cgi-bin/message/custom/send", 40003, 1)

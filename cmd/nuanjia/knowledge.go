@@ -35,6 +35,8 @@ func (lk *liveKnowledge) Understand(text string) bot.Understanding {
 
 func (lk *liveKnowledge) Branch(id string) (bot.Branch, bool) { return lk.index.Load().Branch(id) }
 
+func (lk *liveKnowledge) Knowledge() bot.Knowledge { return lk.index.Load().Knowledge() }
+
 func (lk *liveKnowledge) FAQ(id string) (bot.FAQ, bool) { return lk.index.Load().FAQ(id) }
 
 func (lk *liveKnowledge) Nearest(lat, lng float64) (bot.Branch, float64, bool) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nuanjia/bot"
+	"nuanjia/bot/evidence"
 	"nuanjia/bot/metrics"
 	"nuanjia/bot/nlu"
 	"nuanjia/bot/outbox"
@@ -141,7 +142,27 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	a.parts.run("outbox sender", a.sender.Run)
 
 	router := bot.NewRouter(knowledge, a.rd, log)
-	handlers.Register(router, handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st})
+	deps := handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st, Places: knowledge,
+		Cases: caseSettings(cfg), Zone: reportZone(), Log: log}
+	handlers.Register(router, deps)
+	// The case clock: questions alerted in batches, escalations, reminders.
+	// Its rounds lock the cases they touch, so several serve processes
+	// share the work and write each message once.
+	clock := handlers.Clock{Desk: deps.Desk()}
+	a.parts.run("case clock", every(cfg.CaseClockEvery, log, "case clock", func(ctx context.Context) error {
+		if err := a.st.WithCases(ctx, func(book bot.CaseClock) error { return clock.Tick(ctx, book) }); err != nil {
+			return err
+		}
+		a.sender.Wake()
+		return nil
+	}))
+	// Members' photos, voice and files on cases, copied before WeChat's
+	// 3 days run out.
+	fetcher := evidence.New(evidence.Config{}, a.st, wx, log)
+	a.parts.run("evidence fetcher", every(evidenceFetchEvery, log, "evidence fetcher", func(ctx context.Context) error {
+		_, err := fetcher.FetchDue(ctx)
+		return err
+	}))
 	a.pipeline = bot.NewPipeline(bot.PipelineConfig{SweepGrace: cfg.SweepGrace},
 		a.inbound, a.spool, router, a.metrics, a.sender.Wake, log)
 	// Handling still running after its push was answered finishes before
@@ -234,4 +255,18 @@ func (a *app) shutdown() error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// evidenceFetchEvery is how often the fetcher looks for media to copy: a
+// director opening a case soon after wants the photo there.
+const evidenceFetchEvery = 5 * time.Second
+
+// caseSettings are the case desk's settings from the configuration.
+func caseSettings(cfg config.Config) handlers.CaseSettings {
+	return handlers.CaseSettings{
+		AlertTemplate: cfg.CaseAlertTemplate, AlertFields: cfg.CaseAlertFields,
+		UpdateTemplate: cfg.CaseUpdateTemplate, UpdateFields: cfg.CaseUpdateFields,
+		AcceptSLA: cfg.CaseAcceptSLA, UrgentAcceptSLA: cfg.CaseUrgentAcceptSLA,
+		ReplySLA: cfg.CaseReplySLA, QuestionBatch: cfg.CaseQuestionBatch,
+	}
 }
