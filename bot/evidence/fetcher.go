@@ -11,11 +11,8 @@ package evidence
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -231,22 +228,9 @@ func (f *Fetcher) backoff(e bot.Evidence) time.Duration {
 // maxErrorLen bounds what the row keeps of an error.
 const maxErrorLen = 200
 
-// describe is what the row and the log keep of a failed fetch: WeChat's
-// errcode and errmsg, the HTTP status, or the client's short description.
-// None of them carry media bytes or the access token.
+// describe is what the row and the log keep of a failed fetch; never
+// media bytes or the access token.
 func describe(err error) string {
-	var we *wxapi.Error
-	var desc string
-	switch {
-	case errors.As(err, &we) && we.Status != 0:
-		desc = fmt.Sprintf("%s: http %d", we.API, we.Status)
-	case errors.As(err, &we):
-		desc = fmt.Sprintf("%s: errcode %d: %s", we.API, we.Code, we.Msg)
-	default:
-		desc = err.Error()
-	}
-	if len(desc) > maxErrorLen {
-		desc = strings.ToValidUTF8(desc[:maxErrorLen], "")
-	}
+	_, desc := wxapi.Describe(err, maxErrorLen)
 	return desc
 }

@@ -459,27 +459,13 @@ func (s *Sender) backoff(attempt int) time.Duration {
 // maxErrorLen bounds what is kept of an error on the row.
 const maxErrorLen = 200
 
-// describe is what the row keeps of an error: WeChat's errcode and errmsg,
-// or the HTTP status, or the client's own short description. None of them
-// carry the message; text is checked anyway, in case an errmsg echoed it.
+// describe is what the row keeps of an error (wxapi.Describe). None of
+// it carries the message; text is checked anyway, in case an errmsg
+// echoed it.
 func describe(err error, text string) (code int, desc string) {
-	var we *wxapi.Error
-	switch {
-	case errors.As(err, &we) && we.Status != 0:
-		desc = fmt.Sprintf("%s: http %d", we.API, we.Status)
-	case errors.As(err, &we):
-		code, desc = we.Code, we.Msg
-		if !strings.HasPrefix(we.API, "message/") {
-			desc = we.API + ": " + desc // the token fetch failed, not the send
-		}
-	default:
-		desc = err.Error()
-	}
+	code, desc = wxapi.Describe(err, maxErrorLen)
 	if text != "" && strings.Contains(desc, text) {
 		desc = wxapi.KindOf(err).String()
-	}
-	if len(desc) > maxErrorLen {
-		desc = strings.ToValidUTF8(desc[:maxErrorLen], "")
 	}
 	return code, desc
 }

@@ -269,7 +269,7 @@ func TestRetryLaterBacksOffThenSucceeds(t *testing.T) {
 	drain(t, s)
 	st := e.state(t, id)
 	if st.Status != bot.OutboxSent || st.Attempts != 3 || st.Code == nil || *st.Code != 45009 ||
-		st.Error != "injected by wxtest.FakeAPI" {
+		st.Error != "message/custom/send: errcode 45009: injected by wxtest.FakeAPI" {
 		t.Fatalf("after the retries: %+v", st)
 	}
 	if got := e.texts("oZhang"); len(got) != 1 {

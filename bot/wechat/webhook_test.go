@@ -1040,7 +1040,7 @@ func TestLogsKeepMembersPrivate(t *testing.T) {
 	// A late reply that WeChat refuses: the failure is logged, the words not.
 	h.router.Register(bot.IntentGreeting, slowHandler{delay: 300 * time.Millisecond, text: "你好" + phone})
 	h.fake.FailNext("/cgi-bin/message/custom/send", 40003, 1)
-	post(wxtest.Text("o-private", account, "你好", h.msgID(), now), nil)
+	post(wxtest.Text("o-private-3", account, "你好", h.msgID(), now), nil) // o-private's words now go on their case
 	h.deliver()
 
 	logs := h.logs.String()

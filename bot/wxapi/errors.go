@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // Error is a call WeChat answered with a non-zero errcode, or with an HTTP
@@ -129,4 +130,25 @@ func Uncertain(err error) bool {
 		return false // no connection, so nothing was sent
 	}
 	return true
+}
+
+// Describe is what a table row or a log line may keep of an error from
+// this client: the HTTP status, or WeChat's errcode and errmsg with the
+// API named, or the client's own short words; at most maxLen bytes, valid
+// UTF-8. code is WeChat's errcode, 0 when there is none. None of these
+// carry what was sent, nor the access token.
+func Describe(err error, maxLen int) (code int, desc string) {
+	var we *Error
+	switch {
+	case errors.As(err, &we) && we.Status != 0:
+		desc = fmt.Sprintf("%s: http %d", we.API, we.Status)
+	case errors.As(err, &we):
+		code, desc = we.Code, fmt.Sprintf("%s: errcode %d: %s", we.API, we.Code, we.Msg)
+	default:
+		desc = err.Error()
+	}
+	if len(desc) > maxLen {
+		desc = strings.ToValidUTF8(desc[:maxLen], "")
+	}
+	return code, desc
 }
