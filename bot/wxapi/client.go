@@ -346,6 +346,10 @@ func (c *Client) exchange(ctx context.Context, r request, u string) (answer, err
 		return answer{}, &transportError{api: r.api, err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > r.limit {
+		// Said up front: no need to read what will be refused.
+		return answer{}, r.tooLarge()
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
 	if err != nil {
 		return answer{}, &transportError{api: r.api, err: err}
@@ -354,9 +358,14 @@ func (c *Client) exchange(ctx context.Context, r request, u string) (answer, err
 		return answer{}, &Error{API: r.api, Status: resp.StatusCode}
 	}
 	if int64(len(data)) > r.limit {
-		return answer{}, fmt.Errorf("wechat %s: %w (%d bytes at most)", r.api, ErrTooLarge, r.limit)
+		return answer{}, r.tooLarge()
 	}
 	return answer{contentType: resp.Header.Get("Content-Type"), data: data}, nil
+}
+
+// tooLarge is the error of an answer longer than r allows.
+func (r request) tooLarge() error {
+	return fmt.Errorf("wechat %s: %w (%d bytes at most)", r.api, ErrTooLarge, r.limit)
 }
 
 // decode reads a JSON answer of api into out (nil to only check it). An

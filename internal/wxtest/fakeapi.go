@@ -245,6 +245,7 @@ func (f *FakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.finish(idx, rep.status, 0)
 		w.Header().Set("Content-Type", rep.media.contentType)
 		w.Header().Set("Content-Disposition", `attachment; filename="media"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(rep.media.data)))
 		_, _ = w.Write(rep.media.data)
 	default:
 		code, _ := rep.json["errcode"].(int)
