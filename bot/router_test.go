@@ -86,6 +86,8 @@ var closeIntentTexts = []string{
 	"新州的工资被拖欠了想政策咨询",
 	"我要求助 预约访视",
 	"联系卡 预约访视",
+	"孩子上学 电话",
+	"新州 工资",
 }
 
 // askClose sends a message with close intents and returns the choices the

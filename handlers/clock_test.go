@@ -244,7 +244,8 @@ func unknownQuestion(t *testing.T, d *caseDesk) string {
 	t.Helper()
 	u := understandFirst(t, d.ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentUnknown && !u.Urgent },
 		"我想问下这边的房子怎么租", "能帮我找个修车的地方吗", "附近哪里有卖农具的",
-		"这边的公交车晚上几点收班", "请问哪里可以修手机", "镇上哪里有便宜的理发的")
+		"这边的公交车晚上几点收班", "请问哪里可以修手机", "镇上哪里有便宜的理发的",
+		"今天天气怎么样", "明天会下雨吗", "双色球开奖了吗", "有没有人一起打麻将")
 	return u.Text
 }
 

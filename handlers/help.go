@@ -35,7 +35,8 @@ func (h Help) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error) {
 	if req.Cases == nil {
 		return bot.Reply{Text: text + h.directLine(req)}, nil
 	}
-	if bareHelp(req) {
+	if bareHelp(req) || !worthACase(req.Msg.Text) {
+		// Two characters say nothing a director could act on: ask.
 		err := req.Cases.SetConversation(ctx, bot.Conversation{OpenID: req.Msg.OpenID, Topic: bot.TopicMember,
 			State: stateDescribe, Until: h.Desk.now().Add(describeWait)})
 		if err != nil {

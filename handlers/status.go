@@ -17,7 +17,7 @@ type Status struct {
 }
 
 const (
-	textStatusNone   = "你还没有求助记录。遇到困难直接说，比如“老板拖欠工资三个月了”。"
+	textStatusNone   = "你还没有求助记录。遇到困难直接说，比如“工地老板不给工钱”。"
 	textStatusHead   = "你的求助："
 	textStatusLine   = "\n编号%d %s %s（%s更新）"
 	textStatusReply  = "\n　负责人回复：%s"

@@ -19,7 +19,7 @@ func TestVisitNamesWhoArrangesIt(t *testing.T) {
 		want      bot.Branch
 		asksWhere bool
 	}{
-		{"branch named", "上门访视新州电话", bot.Member{}, branch(t, ix, "longlin-xinzhou"), false},
+		{"branch named", "新州 想约上门访视", bot.Member{}, branch(t, ix, "longlin-xinzhou"), false},
 		{"member's own branch", "我想预约上门访视", bot.Member{BranchID: &coal}, branch(t, ix, coal), false},
 		{"branch unknown: the county", "我想预约上门访视", bot.Member{}, branch(t, ix, bot.CountyBranchID), true},
 	}

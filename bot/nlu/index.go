@@ -27,6 +27,7 @@ func intentIndex(in bot.Intent) int {
 
 // entry is everything a word in the normalised text can tell us.
 type entry struct {
+	word    string // the normalised surface, a feature of the models
 	weights [nIntents]float64
 	urgent  bool
 	branch  int // index into kb.Branches, -1 none
@@ -71,6 +72,7 @@ type Index struct {
 	sounds  map[int][]soundSeq // first syllable → FAQ keyword spellings
 	harm    map[rune][][]rune  // passiveHarm words by first rune
 	faqs    *bm25
+	models  Models // the trained intent and urgency models
 }
 
 // placeSeq is one pinyin spelling of a place, for homophone matches
@@ -91,7 +93,23 @@ type soundSeq struct {
 // New builds the index. It validates kb first; a knowledge base that does
 // not validate is refused.
 func New(n *Normalizer, kb bot.Knowledge) (*Index, error) {
-	return newIndex(n, kb, modeUniBi)
+	m, err := ShippedModels()
+	if err != nil {
+		return nil, err
+	}
+	return NewWithModels(n, kb, m)
+}
+
+// NewWithModels builds the index deciding with models instead of the
+// shipped ones: training, cross-validation, a retrained candidate. Zero
+// Models give an index that only reads features (Features), for training.
+func NewWithModels(n *Normalizer, kb bot.Knowledge, m Models) (*Index, error) {
+	ix, err := newIndex(n, kb, modeUniBi)
+	if err != nil {
+		return nil, err
+	}
+	ix.models = m
+	return ix, nil
 }
 
 func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
@@ -129,7 +147,7 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 		if !ok {
 			k = len(ix.entries)
 			ix.lex[w] = k
-			ix.entries = append(ix.entries, entry{branch: -1, latin: isLatinWord(w)})
+			ix.entries = append(ix.entries, entry{word: w, branch: -1, latin: isLatinWord(w)})
 			ix.lexMaxLen = max(ix.lexMaxLen, utf8.RuneCountInString(w))
 		}
 		return &ix.entries[k]

@@ -852,7 +852,7 @@ func TestOneMembersPushesInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	inFlight, overlaps := 0, 0
-	h.router.Register(bot.IntentUnknown, bot.HandlerFunc(func(_ context.Context, req *bot.Request) (bot.Reply, error) {
+	record := bot.HandlerFunc(func(_ context.Context, req *bot.Request) (bot.Reply, error) {
 		mu.Lock()
 		order = append(order, req.Msg.Text)
 		if inFlight++; inFlight > 1 {
@@ -864,7 +864,12 @@ func TestOneMembersPushesInOrder(t *testing.T) {
 		inFlight--
 		mu.Unlock()
 		return bot.Reply{Text: "收到" + req.Msg.Text}, nil
-	}))
+	})
+	// Whatever the texts are understood as, the same handler records them.
+	for _, in := range []bot.Intent{bot.IntentHelp, bot.IntentContact, bot.IntentPolicy, bot.IntentVisit,
+		bot.IntentStatus, bot.IntentGreeting, bot.IntentStop, bot.IntentForget, bot.IntentUnknown} {
+		h.router.Register(in, record)
+	}
 	texts := []string{"甲一", "乙二", "丙三", "丁四"}
 	var wg sync.WaitGroup
 	for i, text := range texts {

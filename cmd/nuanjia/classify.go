@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"nuanjia/bot"
@@ -28,6 +29,9 @@ type classification struct {
 func classify(ctx context.Context, e env) error {
 	fs := e.flags("classify")
 	kbFile := fs.String("kb", "", "knowledge-base YAML file (default: the database's)")
+	evalFile := fs.String("eval", "", "score a labelled file (text, intent, faq, branch[, urgent]; or the urgent set) instead of reading stdin")
+	folds := fs.Int("cv", 0, "cross-validate: train on all but one of K folds of the training sets (--data), score the rest")
+	dataDir := fs.String("data", "bot/nlu/testdata", "the training sets, for --cv")
 	if err := fs.Parse(e.args); err != nil {
 		return err
 	}
@@ -35,9 +39,15 @@ func classify(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	if *folds > 0 {
+		return crossValidate(e, kb, *dataDir, *folds)
+	}
 	ix, err := buildIndex(kb)
 	if err != nil {
 		return err
+	}
+	if *evalFile != "" {
+		return evaluateFile(e, ix, *evalFile)
 	}
 	out := json.NewEncoder(e.stdout)
 	out.SetEscapeHTML(false)
@@ -95,4 +105,45 @@ func buildIndex(kb bot.Knowledge) (*nlu.Index, error) {
 		return nil, err
 	}
 	return nlu.New(norm, kb)
+}
+
+// evaluateFile prints accuracy, per-intent precision and recall, the
+// confusion matrix and every miss of the index on a labelled file.
+func evaluateFile(e env, ix *nlu.Index, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var data []nlu.Labelled
+	if filepath.Base(path) == nlu.UrgentSet {
+		data, err = nlu.ReadUrgentSet(f, path)
+	} else {
+		data, err = nlu.ReadLabelled(f, path)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: %d lines\n", path, len(data))
+	nlu.Evaluate(nlu.Predict(ix, data)).Write(e.stdout)
+	return nil
+}
+
+// crossValidate prints the k-fold cross-validated figures of the training sets.
+func crossValidate(e env, kb bot.Knowledge, dir string, k int) error {
+	data, _, err := nlu.LoadTraining(dir, kb)
+	if err != nil {
+		return err
+	}
+	norm, err := nlu.NewNormalizer()
+	if err != nil {
+		return err
+	}
+	ps, err := nlu.CrossValidate(norm, kb, data, k)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%d-fold cross-validation over %d labelled lines of %s\n", k, len(data), dir)
+	nlu.Evaluate(ps).Write(e.stdout)
+	return nil
 }

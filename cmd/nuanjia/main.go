@@ -24,6 +24,7 @@ commands:
   export     print everything held about one member (--openid ID)
   cases      list cases for the monthly report (--status, --branch, --since, --csv; --summary)
   classify   read messages from stdin, print what the bot understood
+  train      build the intent and urgency models from the labelled sets and the knowledge base
   say        post a signed message to a running server, print the reply
   bench      load-test the webhook against a floor handler
 
@@ -75,6 +76,8 @@ func run(ctx context.Context, e env) error {
 		return reportCases(ctx, e)
 	case "classify":
 		return classify(ctx, e)
+	case "train":
+		return train(ctx, e)
 	case "say":
 		return say(ctx, e)
 	case "bench":

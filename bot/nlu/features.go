@@ -1,0 +1,207 @@
+package nlu
+
+import (
+	"fmt"
+	"strings"
+)
+
+// analysis is what the index reads in a normalised message before any
+// decision: the lexicon words found (cue words, places, FAQ keywords,
+// markers), the place named, the FAQs retrieval ranks first, and the
+// signals the models learn from.
+type analysis struct {
+	norm    string
+	words   []*entry // kept lexicon matches, in order
+	marks   mark
+	passive bool     // something done to the member (被/遭 + harm)
+	branch  int      // index into kb.Branches, -1 none
+	top     [3]hit   // FAQ retrieval's best
+	cover   float64  // share of the query's idf mass the top FAQ covers
+	urgent  bool     // an urgent cue word
+	fixed   []rune   // the text with sound-alike typos corrected, nil if none
+	syls    [][]int  // readings of each rune
+	runes   []rune   // the normalised text's runes
+	boost   []int    // FAQs the text's keywords name
+	strong  bool     // retrieval found real evidence
+	mass    float64  // the query's idf mass
+	offsets []int    // rune offsets into norm
+	ms      []match  // the kept matches by offset
+	_       struct{} // analysis is built only by analyse
+}
+
+// analyse reads norm (already normalised and pinyin-resolved).
+func (ix *Index) analyse(norm string) analysis {
+	a := analysis{norm: norm, branch: -1}
+	offs := make([]int, 0, len(norm)+1)
+	for i := range norm {
+		offs = append(offs, i)
+	}
+	offs = append(offs, len(norm))
+	a.offsets = offs
+	nr := len(offs) - 1
+
+	var ms []match
+	for i := 0; i < nr; i++ {
+		for l := min(ix.lexMaxLen, nr-i); l >= 1; l-- {
+			k, ok := ix.lex[norm[offs[i]:offs[i+l]]]
+			if !ok {
+				continue
+			}
+			if ix.entries[k].latin && (isLetterAt(norm, offs, i-1) || isLetterAt(norm, offs, i+l)) {
+				continue
+			}
+			ms = append(ms, match{i, i + l, k})
+		}
+	}
+	a.runes = make([]rune, 0, nr)
+	a.syls = make([][]int, 0, nr)
+	for _, r := range norm {
+		a.runes = append(a.runes, r)
+		a.syls = append(a.syls, ix.syl[r])
+	}
+	ms, a.fixed = ix.soundAlikes(a.runes, a.syls, ms)
+	// A word inside a longer word is not said on its own: 怎么办 in 怎么办理,
+	// 求助 in 我的求助.
+	kept := ms[:0]
+	for i, m := range ms {
+		inside := false
+		for j, o := range ms {
+			if i != j && !ix.entries[o.e].inert() && o.start <= m.start && m.end <= o.end && o.end-o.start > m.end-m.start {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			kept = append(kept, m)
+		}
+	}
+	a.ms = kept
+	branchLen := 0
+	for _, m := range kept {
+		e := &ix.entries[m.e]
+		a.words = append(a.words, e)
+		a.marks |= e.mark
+		a.urgent = a.urgent || e.urgent
+		if e.branch >= 0 && ix.betterBranch(e.branch, m.end-m.start, a.branch, branchLen) {
+			a.branch, branchLen = e.branch, m.end-m.start
+		}
+		a.boost = append(a.boost, e.faqs...)
+	}
+	if a.branch < 0 {
+		a.branch = ix.homophonePlace(a.syls)
+	}
+	a.passive = ix.passive(a.runes)
+
+	scratch := make([]float32, ix.faqs.nDocs)
+	multi := make([]bool, ix.faqs.nDocs)
+	query := norm
+	if a.fixed != nil {
+		// Retrieval should see the keyword as meant, not the typo.
+		query = string(a.fixed)
+	}
+	a.top, a.mass, a.strong = ix.faqs.search(query, a.boost, scratch, multi)
+	if a.strong && a.top[0].doc >= 0 && a.mass > 0 {
+		a.cover = min(1, a.top[0].score/a.mass)
+	}
+	return a
+}
+
+// features are what the models see of a message: its characters, one,
+// two and three at a time (with the message's start and end, so "在吗"
+// at the end differs from inside), the lexicon words it holds, the
+// markers together, whether it names a place, and how well the best FAQ
+// covers it. Place names and FAQ keywords are features by kind, not by
+// name, so the model serves any knowledge base.
+func (a analysis) features() []string {
+	out := make([]string, 0, 3*len(a.runes)+len(a.words)+8)
+	rs := make([]rune, 0, len(a.runes)+2)
+	rs = append(rs, '^')
+	for _, r := range a.runes {
+		if r != ' ' {
+			rs = append(rs, r)
+		}
+	}
+	rs = append(rs, '$')
+	for n := 1; n <= 3; n++ {
+		for i := 0; i+n <= len(rs); i++ {
+			if n == 1 && (rs[i] == '^' || rs[i] == '$') {
+				continue
+			}
+			out = append(out, "c:"+string(rs[i:i+n]))
+		}
+	}
+	for _, e := range a.words {
+		switch {
+		case e.branch >= 0 || e.branch == -2:
+			out = append(out, "place")
+		case len(e.faqs) > 0 && e.inert():
+			out = append(out, "kw")
+		default:
+			if !e.inert() || e.mark != 0 {
+				out = append(out, "w:"+e.word)
+			}
+			if len(e.faqs) > 0 {
+				out = append(out, "kw")
+			}
+		}
+	}
+	if a.branch >= 0 {
+		out = append(out, "place")
+	}
+	if len(a.words) == 0 {
+		// Not one word the association's vocabulary knows: most such
+		// messages are about something else.
+		out = append(out, "w:none")
+	}
+	for _, m := range []struct {
+		name string
+		mark mark
+	}{{"past", markPast}, {"progress", markProgress}, {"erase", markErase}, {"personal", markPersonal}, {"ask", markAsk}} {
+		if a.marks&m.mark != 0 {
+			out = append(out, "m:"+m.name)
+		}
+	}
+	if a.marks&(markPast|markProgress) == markPast|markProgress {
+		out = append(out, "m:past+progress")
+	}
+	if a.marks&(markErase|markPersonal) == markErase|markPersonal {
+		out = append(out, "m:erase+personal")
+	}
+	if a.passive {
+		out = append(out, "m:passive")
+	}
+	if a.urgent {
+		out = append(out, "m:urgent-word")
+	}
+	for _, t := range []float64{0.18, 0.35, 0.6} {
+		if a.cover >= t {
+			out = append(out, fmt.Sprintf("faq>=%.2f", t))
+		}
+	}
+	switch n := len(a.runes); {
+	case n <= 4:
+		out = append(out, "len:short")
+	case n <= 12:
+		out = append(out, "len:mid")
+	default:
+		out = append(out, "len:long")
+	}
+	return out
+}
+
+// Features are the model features of a text, for training and for the
+// classify tool's explanations.
+func (ix *Index) Features(text string) []string {
+	norm := ix.resolvePinyin(ix.n.Normalize(text))
+	if !meaningful(norm) {
+		return []string{"empty"}
+	}
+	return ix.analyse(norm).features()
+}
+
+// placeWord reports whether norm is exactly one of the knowledge base's
+// place names (for training: a bare place asks for its card).
+func (ix *Index) placeWord(norm string) bool {
+	k, ok := ix.lex[strings.ReplaceAll(norm, " ", "")]
+	return ok && ix.entries[k].branch >= 0
+}

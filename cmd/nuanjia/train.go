@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"nuanjia/bot/nlu"
+)
+
+// train builds the intent and urgency models from the labelled sets and
+// the knowledge base and writes them where the build embeds them. The
+// same data always gives the same files.
+func train(ctx context.Context, e env) error {
+	fs := e.flags("train")
+	dataDir := fs.String("data", "bot/nlu/testdata", "directory of the labelled training sets")
+	kbFile := fs.String("kb", "kb/demo.yaml", "knowledge base the models learn its FAQs and places from")
+	outDir := fs.String("out", "bot/nlu", "where models/intent.json and models/urgent.json are written")
+	corrections := fs.String("with-corrections", "", "also learn from directors' corrections: a labelled file (nuanjia corrections --export)")
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	kb, err := loadKnowledge(ctx, e, *kbFile)
+	if err != nil {
+		return err
+	}
+	var extra []string
+	if *corrections != "" {
+		extra = append(extra, *corrections)
+	}
+	data, digest, err := nlu.LoadTraining(*dataDir, kb, extra...)
+	if err != nil {
+		return err
+	}
+	norm, err := nlu.NewNormalizer()
+	if err != nil {
+		return err
+	}
+	plain, err := nlu.NewWithModels(norm, kb, nlu.Models{})
+	if err != nil {
+		return err
+	}
+	m, err := nlu.TrainModels(plain, data, digest)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name  string
+		model *nlu.Model
+	}{{nlu.IntentModelFile, m.Intent}, {nlu.UrgentModelFile, m.Urgent}} {
+		b, err := nlu.EncodeModel(f.model)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(*outDir, f.name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: %d features, %d bytes\n", path, len(f.model.Weights), len(b))
+	}
+	fmt.Fprintf(e.stdout, "trained on %d labelled messages; rebuild (make build) to ship the models\n", len(data))
+	return nil
+}
