@@ -156,7 +156,10 @@ func (m *Model) Probabilities(features []string) []float64 {
 	k := len(m.Classes)
 	p := make([]float64, k)
 	copy(p, m.Bias)
-	for _, f := range dedupe(features) {
+	// Present or not, as in training; sorting dedupes without a map.
+	fs := slices.Clone(features)
+	slices.Sort(fs)
+	for _, f := range slices.Compact(fs) {
 		if ws, ok := m.Weights[f]; ok {
 			for c := 0; c < k; c++ {
 				p[c] += ws[c]
