@@ -566,6 +566,41 @@ func TestHandleGivesTheRouteItsCaseBook(t *testing.T) {
 	}
 }
 
+// A handler whose statement fails takes back only its own writes: the
+// member gets the reply (the router's apology) and the push is handled,
+// the messages to others it returned are not written, and what it did
+// before the failure is undone.
+func TestHandleSurvivesAFailedStatement(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	in := textPush("o-f", 1, "老板拖欠工资", t0)
+	keepPush(t, s, in)
+	route := func(ctx context.Context, msg bot.Inbound, m bot.Member, cases bot.Cases) (bot.Reply, bot.Understanding) {
+		if _, err := cases.OpenCase(ctx, bot.NewCase{OpenID: msg.OpenID, BranchID: "anlong", Category: bot.CategoryWages,
+			Kind: bot.CaseHelp, Summary: msg.Text, MessageID: msg.StoredID, At: msg.At}); err != nil {
+			t.Fatalf("OpenCase: %v", err)
+		}
+		if err := cases.Log(ctx, 1<<40, bot.ActionNote, bot.ActorBot, "no such case"); err == nil {
+			t.Fatal("logging on a case that does not exist succeeded")
+		}
+		return bot.Reply{Text: "抱歉，系统出了点问题", Sends: []bot.Send{{OpenID: "o-dir", Kind: bot.KindAlert, Text: "新求助"}}},
+			bot.Understanding{Intent: bot.IntentHelp}
+	}
+	out, err := s.Handle(ctx, "o-f", in.DedupeKey, true, route)
+	if err != nil || out.Reply != "抱歉，系统出了点问题" {
+		t.Fatalf("Handle = %+v, %v; want the apology", out, err)
+	}
+	if n := countRows(t, s, "cases", "openid = 'o-f'"); n != 0 {
+		t.Errorf("the failed handling's case was kept: %d", n)
+	}
+	if got := outboxOf(t, s, "o-dir"); len(got) != 0 {
+		t.Errorf("the failed handling's alert was written: %+v", got)
+	}
+	if n := countRows(t, s, "messages", "openid = 'o-f' AND handled_at IS NOT NULL"); n != 1 {
+		t.Errorf("the push is not marked handled")
+	}
+}
+
 func TestClockUnaccepted(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()

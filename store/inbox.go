@@ -30,6 +30,11 @@ JOIN messages m ON m.openid = t.openid AND m.direction = 'in' AND m.handled_at I
 ORDER BY m.openid, m.at, m.id
 FOR UPDATE OF m`
 
+	// A savepoint around each push's routing.
+	sqlSavepoint         = `SAVEPOINT route`
+	sqlReleaseSavepoint  = `RELEASE SAVEPOINT route`
+	sqlRollbackSavepoint = `ROLLBACK TO SAVEPOINT route`
+
 	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
 		FROM members WHERE openid = ANY($1)`
 
@@ -172,7 +177,20 @@ func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome
 			if !ok {
 				member = bot.Member{OpenID: row.OpenID}
 			}
+			// A handler whose statement failed leaves the transaction
+			// aborted; the savepoint takes back only its writes, so the
+			// member still gets the router's apology and the other
+			// members of the batch their answers.
+			if _, err := tx.ExecContext(ctx, sqlSavepoint); err != nil {
+				return err
+			}
 			reply, u := r.route(ctx, row.inbound(), member, cases)
+			if _, err := tx.ExecContext(ctx, sqlReleaseSavepoint); err != nil {
+				if _, err := tx.ExecContext(ctx, sqlRollbackSavepoint); err != nil {
+					return err
+				}
+				reply.Sends = nil // what they were about did not happen
+			}
 			target := row.DedupeKey == r.dedupeKey
 			w.add(row.ID, row.OpenID, reply, u.Intent, r.passive && target)
 			if target {
