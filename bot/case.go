@@ -53,6 +53,7 @@ const (
 	ActionReminded  = "reminded"  // the assignee was reminded to reply
 	ActionUnreached = "unreached" // no alert reached a director of its branch
 	ActionRated     = "rated"     // the member rated the close
+	ActionCorrected = "corrected" // a director said what the member meant
 )
 
 // Actors that are not a person's openid.
@@ -202,6 +203,9 @@ type Cases interface {
 	SetConversation(ctx context.Context, c Conversation) error
 	// EndConversation forgets it.
 	EndConversation(ctx context.Context, openID, topic string) error
+	// Correct records a director's correction of what the bot understood
+	// of a case's words: a labelled example for the next training.
+	Correct(ctx context.Context, c Correction) error
 	// Enqueue writes messages to the outbox in this transaction (the case
 	// clock's alerts; a handler's go in its Reply).
 	Enqueue(ctx context.Context, sends []Send) error
@@ -243,3 +247,14 @@ const (
 	KindCaseNotice = "case_notice" // the bot telling a member or director what happened to a case
 	KindRelay      = "relay"       // a member's message passed to the assignee
 )
+
+// Correction is a director's word on what a case's message meant: its
+// intent, or its category, or both.
+type Correction struct {
+	CaseID   int64
+	OpenID   string // the member, so erasing them erases it
+	Text     string // the member's words
+	Intent   Intent // "" when only the category was corrected
+	Category string // "" when only the intent was corrected
+	Actor    string // the director
+}

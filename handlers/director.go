@@ -41,6 +41,7 @@ const (
 	verbMove   = "move"
 	verbClose  = "close"
 	verbReopen = "reopen"
+	verbFix    = "fix"
 	verbHelp   = "help"
 )
 
@@ -54,7 +55,8 @@ const (
 		"记 123 内容　内部备注\n" +
 		"转 123 者保　转给别的支部\n" +
 		"结 123 说明　结案\n" +
-		"重开 123　重新打开"
+		"重开 123　重新打开\n" +
+		"改 123 政策　纠正机器人的理解（求助/政策/联系/访视/进度/无关），或类别（欠薪/伤病/上学/维权/生计/证件/家庭/其他）"
 	textDirNotFound   = "没有找到你能处理的编号%d案件。"
 	textDirNeedNumber = "请带上案件编号，比如「%s 123」。"
 	textDirNeedText   = "请写上内容，比如「%s %d 已联系老板」。"
@@ -77,6 +79,9 @@ const (
 	textDirConfirm    = "要把这句话发给会员（编号%d）吗？回复 1 发送；不发就不用管。"
 	textDirNoMember   = "会员的信息已删除，无法联系。"
 	textDirNotSent    = "好的，没有发送。"
+	textDirFixedAs    = "已记下：编号%d是%s。以后训练时机器人会学到。"
+	textDirFixedCat   = "已改：编号%d的类别是%s。"
+	textDirFixWhat    = "改成什么？比如「改 %d 政策」「改 %d 求助」，或类别「改 %d 欠薪」。"
 	textDirViewHead   = "编号%d %s%s %s\n会员号：%s　支部：%s\n状态：%s%s\n“%s”"
 	textDirViewAction = "\n%s %s%s"
 	textDirEvidence   = "\n会员发来的%d个文件见下条。"
@@ -157,6 +162,8 @@ func (d Directors) run(ctx context.Context, req *bot.Request, role Role, c comma
 		return d.close(ctx, req, &k, c.rest)
 	case verbMove:
 		return d.move(ctx, req, &k, c.rest)
+	case verbFix:
+		return d.fix(ctx, req, &k, c.rest)
 	case verbReopen:
 		if k.Status != bot.CaseClosed {
 			return fmt.Sprintf(textDirNotClosed, k.Number), nil
@@ -266,6 +273,7 @@ func (d Directors) actionWords(a bot.CaseAction, k bot.Case) string {
 		bot.ActionReply: "回复", bot.ActionRelayed: "转达", bot.ActionMoved: "转支部",
 		bot.ActionClosed: "结案", bot.ActionReopened: "重开", bot.ActionEscalated: "上报县协会",
 		bot.ActionReminded: "提醒回复", bot.ActionUnreached: "通知未送达", bot.ActionRated: "评价",
+		bot.ActionCorrected: "纠正",
 	}[a.Action]
 	if words == "" {
 		words = a.Action
@@ -572,6 +580,8 @@ func verbWord(verb string) string {
 		return "结"
 	case verbReopen:
 		return "重开"
+	case verbFix:
+		return "改"
 	}
 	return "帮助"
 }
@@ -594,7 +604,7 @@ func parseCommand(text string) (command, bool) {
 		return command{verb: verbList}, true
 	}
 	verbs := []struct{ word, verb string }{
-		{"重新打开", verbReopen}, {"重开", verbReopen},
+		{"重新打开", verbReopen}, {"重开", verbReopen}, {"纠正", verbFix}, {"更正", verbFix}, {"改", verbFix},
 		{"案件", verbView}, {"案子", verbView}, {"查看", verbView}, {"看", verbView},
 		{"受理", verbAccept}, {"接", verbAccept},
 		{"回复", verbReply}, {"回", verbReply},
@@ -658,4 +668,78 @@ func widthFold(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// fix records a director's correction of what the bot made of a case:
+// its intent (a labelled example for the next training, and the case's
+// kind) or its category.
+func (d Directors) fix(ctx context.Context, req *bot.Request, k *bot.Case, word string) (string, error) {
+	word = strings.TrimSpace(word)
+	correction := bot.Correction{CaseID: k.ID, OpenID: k.OpenID, Text: k.Summary, Actor: req.Msg.OpenID}
+	if cat, ok := categoryNamed(word); ok {
+		k.Category, correction.Category = cat, cat
+		if err := req.Cases.SaveCase(ctx, *k); err != nil {
+			return "", err
+		}
+		if err := req.Cases.Correct(ctx, correction); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf(textDirFixedCat, k.Number, categoryName(cat)), req.Cases.Log(ctx, k.ID, bot.ActionCorrected, req.Msg.OpenID, "类别："+categoryName(cat))
+	}
+	intent, name, ok := intentNamed(word)
+	if !ok {
+		return fmt.Sprintf(textDirFixWhat, k.Number, k.Number, k.Number), nil
+	}
+	correction.Intent = intent
+	k.Kind = bot.CaseQuestion
+	if intent == bot.IntentHelp {
+		k.Kind = bot.CaseHelp
+	}
+	if err := req.Cases.SaveCase(ctx, *k); err != nil {
+		return "", err
+	}
+	if err := req.Cases.Correct(ctx, correction); err != nil {
+		return "", err
+	}
+	if err := req.Cases.Log(ctx, k.ID, bot.ActionCorrected, req.Msg.OpenID, "理解："+name); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(textDirFixedAs, k.Number, name), nil
+}
+
+// intentNamed reads the intent a director names, and how to say it back.
+func intentNamed(word string) (bot.Intent, string, bool) {
+	for _, n := range []struct {
+		words  []string
+		intent bot.Intent
+		name   string
+	}{
+		{[]string{"求助", "帮忙", "困难"}, bot.IntentHelp, "求助"},
+		{[]string{"政策", "咨询", "政策咨询"}, bot.IntentPolicy, "政策问题"},
+		{[]string{"联系", "联系卡", "电话"}, bot.IntentContact, "要联系方式"},
+		{[]string{"访视", "预约", "上门"}, bot.IntentVisit, "预约访视"},
+		{[]string{"进度", "查询", "查进度"}, bot.IntentStatus, "查求助进度"},
+		{[]string{"问候", "打招呼", "感谢"}, bot.IntentGreeting, "打招呼"},
+		{[]string{"退订", "不要推送"}, bot.IntentStop, "不要推送"},
+		{[]string{"删除", "删除信息"}, bot.IntentForget, "删除信息"},
+		{[]string{"无关", "广告", "垃圾"}, bot.IntentUnknown, "无关消息"},
+	} {
+		for _, w := range n.words {
+			if word == w {
+				return n.intent, n.name, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// categoryNamed reads a category a director names (categoryName's words).
+func categoryNamed(word string) (string, bool) {
+	for _, c := range []string{bot.CategoryWages, bot.CategoryInjury, bot.CategorySchool, bot.CategoryRights,
+		bot.CategoryLivelihood, bot.CategoryDocuments, bot.CategoryFamily, bot.CategoryOther} {
+		if word == categoryName(c) || (c == bot.CategorySchool && word == "上学") {
+			return c, true
+		}
+	}
+	return "", false
 }

@@ -750,3 +750,49 @@ func TestDirectorPlainMessageWaitsForOne(t *testing.T) {
 		t.Errorf("member got %d replies, want still 1", len(got))
 	}
 }
+
+// A director corrects what the bot understood: the member's words are
+// stored as a labelled example of the intent named, the case's kind
+// follows, and a category can be set the same way. A member cannot.
+func TestDirectorCorrectsUnderstanding(t *testing.T) {
+	d := newCaseDesk(t)
+	n := dirOpenCase(t, d)
+	num := fmt.Sprint(n)
+
+	if reply := d.say(dirMember, "改 "+num+" 政策"); strings.Contains(reply, "已记下") {
+		t.Errorf("a member corrected the bot: %q", reply)
+	}
+	reply := dirSay(t, d, xinzhouDirector, "改 "+num+" 政策")
+	if !strings.Contains(reply, "政策") || !strings.Contains(reply, num) {
+		t.Errorf("改 %s 政策 → %q", num, reply)
+	}
+	var got []struct {
+		Text   string `db:"text"`
+		Intent string `db:"intent"`
+		Actor  string `db:"actor"`
+	}
+	if err := d.st.DB().Select(&got, `SELECT text, intent, actor FROM nlu_corrections ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Text != dirWords || got[0].Intent != "policy" || got[0].Actor != xinzhouDirector {
+		t.Fatalf("corrections = %+v, want the member's words as policy, by the director", got)
+	}
+	if k := d.caseNo(n); k.Kind != bot.CaseQuestion {
+		t.Errorf("kind = %s, want question once it is a policy question", k.Kind)
+	}
+
+	dirSay(t, d, xinzhouDirector, "改 "+num+" 伤病")
+	if k := d.caseNo(n); k.Category != bot.CategoryInjury {
+		t.Errorf("category = %s, want injury", k.Category)
+	}
+	if got := dirActionTexts(t, d, n, bot.ActionCorrected); len(got) != 2 {
+		t.Errorf("corrected lines = %q, want 2", got)
+	}
+	if reply := dirSay(t, d, xinzhouDirector, "改 "+num+" 火星"); !strings.Contains(reply, "改成什么") {
+		t.Errorf("an unknown word → %q, want the choices", reply)
+	}
+	// Another branch's director gets the refusal.
+	if reply := dirSay(t, d, zhebaoDirector, "改 "+num+" 求助"); !strings.Contains(reply, "没有找到") {
+		t.Errorf("the Zhebao director corrected a Xinzhou case: %q", reply)
+	}
+}

@@ -167,6 +167,13 @@ UPDATE cases SET updated_at = now() WHERE id = (SELECT case_id FROM a)`
 
 	sqlEndConversation = `DELETE FROM conversations WHERE openid = $1 AND topic = $2`
 
+	sqlCorrect = `INSERT INTO nlu_corrections (case_id, openid, text, intent, category, actor)
+		VALUES (NULLIF($1, 0), NULLIF($2, ''), $3, $4, $5, $6)`
+
+	// sqlCorrections are the intent corrections, oldest first, as training
+	// examples (the latest word on a text wins in training by coming last).
+	sqlCorrections = `SELECT text, intent FROM nlu_corrections WHERE intent <> '' ORDER BY id`
+
 	// sqlMemberWithWindow is the member with their last message read from
 	// the messages too: the push writer moves members.last_inbound_at
 	// forward in bulk, a fraction of a second late, and a director
@@ -505,6 +512,29 @@ func (c *txCases) SetConversation(ctx context.Context, conv bot.Conversation) er
 		return fmt.Errorf("set conversation: %w", err)
 	}
 	return nil
+}
+
+func (c *txCases) Correct(ctx context.Context, k bot.Correction) error {
+	if _, err := c.exec(ctx, sqlCorrect, k.CaseID, k.OpenID, k.Text, string(k.Intent), k.Category, k.Actor); err != nil {
+		return fmt.Errorf("correct: %w", err)
+	}
+	return nil
+}
+
+// Corrections are directors' intent corrections as labelled examples.
+func (s *Store) Corrections(ctx context.Context) ([]bot.Correction, error) {
+	var rows []struct {
+		Text   string `db:"text"`
+		Intent string `db:"intent"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, sqlCorrections); err != nil {
+		return nil, fmt.Errorf("corrections: %w", err)
+	}
+	out := make([]bot.Correction, len(rows))
+	for i, r := range rows {
+		out[i] = bot.Correction{Text: r.Text, Intent: bot.Intent(r.Intent)}
+	}
+	return out, nil
 }
 
 func (c *txCases) EndConversation(ctx context.Context, openID, topic string) error {

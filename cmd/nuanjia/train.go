@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"nuanjia/bot/nlu"
 )
@@ -17,7 +18,7 @@ func train(ctx context.Context, e env) error {
 	dataDir := fs.String("data", "bot/nlu/testdata", "directory of the labelled training sets")
 	kbFile := fs.String("kb", "kb/demo.yaml", "knowledge base the models learn its FAQs and places from")
 	outDir := fs.String("out", "bot/nlu", "where models/intent.json and models/urgent.json are written")
-	corrections := fs.String("with-corrections", "", "also learn from directors' corrections: a labelled file (nuanjia corrections --export)")
+	corrections := fs.Bool("with-corrections", false, "also learn from directors' corrections (改 123 政策) stored in DATABASE_URL")
 	if err := fs.Parse(e.args); err != nil {
 		return err
 	}
@@ -26,8 +27,14 @@ func train(ctx context.Context, e env) error {
 		return err
 	}
 	var extra []string
-	if *corrections != "" {
-		extra = append(extra, *corrections)
+	if *corrections {
+		path, n, err := writeCorrections(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(path)
+		extra = append(extra, path)
+		fmt.Fprintf(e.stdout, "%d directors' corrections included\n", n)
 	}
 	data, digest, err := nlu.LoadTraining(*dataDir, kb, extra...)
 	if err != nil {
@@ -64,4 +71,34 @@ func train(ctx context.Context, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "trained on %d labelled messages; rebuild (make build) to ship the models\n", len(data))
 	return nil
+}
+
+// writeCorrections writes the directors' intent corrections as a labelled
+// file for training, and returns its path and how many it holds.
+func writeCorrections(ctx context.Context, e env) (string, int, error) {
+	st, err := openStore(ctx, e)
+	if err != nil {
+		return "", 0, err
+	}
+	defer st.Close()
+	cs, err := st.Corrections(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	f, err := os.CreateTemp("", "corrections-*.tsv")
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	fmt.Fprintln(f, "# text\tintent\tfaq\tbranch — directors' corrections")
+	n := 0
+	for _, c := range cs {
+		text := strings.Join(strings.Fields(c.Text), " ") // a tab or line break would break the line
+		if text == "" {
+			continue
+		}
+		fmt.Fprintf(f, "%s\t%s\t\t\n", text, c.Intent)
+		n++
+	}
+	return f.Name(), n, f.Close()
 }
