@@ -192,7 +192,18 @@ type Understanding struct {
 	FAQs    []string // up to three candidate FAQ ids when none is clearly best
 	Branch  string   // id of a branch the text names, if any
 	Urgent  bool     // injury, violence, a sick child, no food or shelter…
+	Danger  Danger   // for an urgent message, which emergency number fits ("" when unsure)
 }
+
+// Danger is the kind of emergency, by the number that helps.
+type Danger string
+
+const (
+	DangerMedical Danger = "medical" // 120: injury, illness, pregnancy, a child, poisoning, suicide
+	DangerPolice  Danger = "police"  // 110: violence, threats, a missing person
+	DangerFire    Danger = "fire"    // 119: fire, collapse
+	DangerNeeds   Danger = "needs"   // no food or shelter: the association itself
+)
 
 // Request is what a Handler gets: the push, the member as stored before it,
 // what the text was understood to mean, and the case book.

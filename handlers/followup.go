@@ -78,10 +78,7 @@ func (f FollowUp) Intercept(ctx context.Context, req *bot.Request) (bot.Reply, b
 	if err := f.Desk.addToCase(ctx, req, &k, kind); err != nil {
 		return bot.Reply{}, false, err
 	}
-	text := ""
-	if req.U.Urgent {
-		text = textUrgent
-	}
+	text := urgentAdvice(req.U)
 	if k.Status == bot.CaseAccepted && k.Assignee != "" {
 		return bot.Reply{Text: text + fmt.Sprintf(textRelayed, f.Desk.directorName(k.Assignee), k.Number)}, true, nil
 	}
@@ -94,10 +91,7 @@ func (f FollowUp) open(ctx context.Context, req *bot.Request) (bot.Reply, bool, 
 	if err != nil {
 		return bot.Reply{}, false, err
 	}
-	text := ""
-	if req.U.Urgent {
-		text = textUrgent
-	}
+	text := urgentAdvice(req.U)
 	return bot.Reply{Text: text + f.Desk.intakeReply(k, opened)}, true, nil
 }
 

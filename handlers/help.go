@@ -18,6 +18,10 @@ type Help struct {
 
 const (
 	textUrgent       = "如果有危险，请马上打110；受伤或急病请打120；着火请打119。\n"
+	textUrgentBody   = "受伤或急病请马上打120；有人威胁你的安全就打110。\n"
+	textUrgentPolice = "有危险请马上打110，先到安全的地方。\n"
+	textUrgentFire   = "着火或塌方请马上打119，有人受伤打120。先离开危险的地方。\n"
+	textUrgentNeeds  = "没吃没住的，请马上告诉我们你在哪里；遇到危险打110。\n"
 	textHelpDescribe = "请简单说说发生了什么，比如“老板拖欠工资三个月了”。我们马上转给计生协负责人。"
 	textHelpOpened   = "收到你的求助，编号%d。已转给%s，负责人会尽快联系你；回复『我的求助』查看进度。\n你的会员号：%s"
 	textHelpAdded    = "已加到你的求助（编号%d），负责人会看到。"
@@ -28,10 +32,7 @@ const (
 
 // Handle implements bot.Handler.
 func (h Help) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error) {
-	text := ""
-	if req.U.Urgent {
-		text = textUrgent
-	}
+	text := urgentAdvice(req.U)
 	if req.Cases == nil {
 		return bot.Reply{Text: text + h.directLine(req)}, nil
 	}
@@ -98,4 +99,23 @@ func bareHelp(req *bot.Request) bool {
 		}
 	}
 	return false
+}
+
+// urgentAdvice is the line an urgent reply starts with: the emergency
+// number that fits the danger, or all three when the bot is not sure which.
+func urgentAdvice(u bot.Understanding) string {
+	if !u.Urgent {
+		return ""
+	}
+	switch u.Danger {
+	case bot.DangerMedical:
+		return textUrgentBody
+	case bot.DangerPolice:
+		return textUrgentPolice
+	case bot.DangerFire:
+		return textUrgentFire
+	case bot.DangerNeeds:
+		return textUrgentNeeds
+	}
+	return textUrgent
 }

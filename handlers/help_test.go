@@ -12,17 +12,36 @@ import (
 	"nuanjia/handlers"
 )
 
-func TestHelpUrgentStartsWithEmergencyNumbers(t *testing.T) {
+// An urgent reply starts with the emergency number that fits: 110 for
+// violence, 120 for a body in danger, 119 for fire.
+func TestHelpUrgentStartsWithTheNumberThatFits(t *testing.T) {
 	ix := testkit.Index(t)
-	u := understandFirst(t, ix, func(u bot.Understanding) bool { return u.Intent == bot.IntentHelp && u.Urgent },
-		"救命有人打我", "我老公喝醉了打我和孩子", "工地上摔下来腰受伤了老板不管")
-	reply := handle(t, handlers.Help{Desk: handlers.Desk{Knowledge: ix}}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: u.Text}, U: u})
-	checkReadable(t, reply)
-	first, _, _ := strings.Cut(reply, "\n")
-	if !strings.Contains(first, "110") || !strings.Contains(first, "120") {
-		t.Errorf("urgent reply does not start with 110 and 120:\n%s", reply)
+	for _, tt := range []struct {
+		danger bot.Danger
+		number string
+		texts  []string
+	}{
+		{bot.DangerPolice, "110", []string{"救命有人打我", "我老公喝醉了打我和孩子", "有人拿刀在门口说要杀我"}},
+		{bot.DangerMedical, "120", []string{"工地上摔下来腰受伤了", "我老婆肚子痛流了好多血", "娃儿烧到40度了抽筋"}},
+		{bot.DangerFire, "119", []string{"工棚着火了", "宿舍着火了好大的烟", "房子塌了压到人了"}},
+	} {
+		u := understandFirst(t, ix, func(u bot.Understanding) bool {
+			return u.Intent == bot.IntentHelp && u.Urgent && u.Danger == tt.danger
+		}, tt.texts...)
+		reply := handle(t, handlers.Help{Desk: handlers.Desk{Knowledge: ix}}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: u.Text}, U: u})
+		checkReadable(t, reply)
+		first, _, _ := strings.Cut(reply, "\n")
+		if !strings.Contains(first, tt.number) {
+			t.Errorf("%s: urgent reply does not start with %s:\n%s", u.Text, tt.number, reply)
+		}
+		checkNamesPhone(t, reply)
 	}
-	checkNamesPhone(t, reply)
+	// Unsure of the danger, all three numbers.
+	reply := handle(t, handlers.Help{Desk: handlers.Desk{Knowledge: ix}}, &bot.Request{Msg: bot.Inbound{OpenID: "o-a", Type: bot.TypeText, Text: "快来人"},
+		U: bot.Understanding{Text: "快来人", Intent: bot.IntentHelp, Urgent: true, Score: 1}})
+	if first, _, _ := strings.Cut(reply, "\n"); !strings.Contains(first, "110") || !strings.Contains(first, "120") || !strings.Contains(first, "119") {
+		t.Errorf("an urgent message of unknown danger does not give 110, 120 and 119:\n%s", reply)
+	}
 }
 
 func TestHelpNamesTheDirectorsPhone(t *testing.T) {
@@ -141,8 +160,8 @@ func TestHelpUrgentCaseStartsWithEmergencyNumbers(t *testing.T) {
 	d.member("o-hurt", "longlin-zhebao")
 	reply := d.say("o-hurt", u.Text)
 	first, _, _ := strings.Cut(reply, "\n")
-	if !strings.Contains(first, "110") || !strings.Contains(first, "120") {
-		t.Errorf("urgent reply does not start with 110 and 120:\n%s", reply)
+	if !strings.Contains(first, "110") && !strings.Contains(first, "120") && !strings.Contains(first, "119") {
+		t.Errorf("urgent reply does not start with an emergency number:\n%s", reply)
 	}
 	k := d.caseNo(caseNumberIn(t, reply))
 	if !k.Urgent {

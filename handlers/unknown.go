@@ -37,10 +37,7 @@ func (h Unknown) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error
 	if err != nil {
 		return bot.Reply{}, err
 	}
-	text := ""
-	if req.U.Urgent {
-		text = textUrgent
-	}
+	text := urgentAdvice(req.U)
 	if !opened {
 		return bot.Reply{Text: text + fmt.Sprintf(textHelpAdded, k.Number)}, nil
 	}

@@ -35,7 +35,7 @@ func TestShippedModelsAreCurrent(t *testing.T) {
 	for _, f := range []struct {
 		name  string
 		model *Model
-	}{{IntentModelFile, m.Intent}, {UrgentModelFile, m.Urgent}} {
+	}{{IntentModelFile, m.Intent}, {UrgentModelFile, m.Urgent}, {DangerModelFile, m.Danger}} {
 		want, err := EncodeModel(f.model)
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +100,7 @@ func TestUrgentSetIsAlwaysFlagged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	urgent, calmFlagged := 0, 0
+	urgent, calmFlagged, named := 0, 0, 0
 	for _, l := range set {
 		u := ix.Understand(l.Text)
 		switch {
@@ -109,6 +109,13 @@ func TestUrgentSetIsAlwaysFlagged(t *testing.T) {
 			if !u.Urgent || u.Intent != "help" {
 				t.Errorf("not flagged urgent help: %q (intent %s, urgent %v)", l.Text, u.Intent, u.Urgent)
 			}
+			// A wrong emergency number is worse than all three.
+			if u.Danger != "" && u.Danger != dangerOf(l.Danger) {
+				t.Errorf("%q: told the number for %s, want %s", l.Text, u.Danger, dangerOf(l.Danger))
+			}
+			if u.Danger != "" {
+				named++
+			}
 		case u.Urgent:
 			calmFlagged++
 		}
@@ -116,7 +123,8 @@ func TestUrgentSetIsAlwaysFlagged(t *testing.T) {
 	if urgent < 80 {
 		t.Errorf("the urgent set has %d urgent lines, want at least 80", urgent)
 	}
-	t.Logf("%d urgent lines all flagged; %d of %d near misses flagged too", urgent, calmFlagged, len(set)-urgent)
+	t.Logf("%d urgent lines all flagged, %d with the one number that fits; %d of %d near misses flagged too",
+		urgent, named, calmFlagged, len(set)-urgent)
 }
 
 // Cross-validation on the training data: the honest figure for data the

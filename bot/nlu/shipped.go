@@ -9,13 +9,14 @@ import (
 // and the demo knowledge base. Read-only data compiled in, so every
 // binary and test decides the same way; a test fails when they are stale.
 //
-//go:embed models/intent.json models/urgent.json
+//go:embed models/intent.json models/urgent.json models/danger.json
 var shipped embed.FS
 
 // Where the shipped models live, relative to this package.
 const (
 	IntentModelFile = "models/intent.json"
 	UrgentModelFile = "models/urgent.json"
+	DangerModelFile = "models/danger.json"
 )
 
 // ShippedModels parses the models compiled into the binary.
@@ -24,7 +25,7 @@ func ShippedModels() (Models, error) {
 	for _, f := range []struct {
 		name string
 		into **Model
-	}{{IntentModelFile, &out.Intent}, {UrgentModelFile, &out.Urgent}} {
+	}{{IntentModelFile, &out.Intent}, {UrgentModelFile, &out.Urgent}, {DangerModelFile, &out.Danger}} {
 		b, err := shipped.ReadFile(f.name)
 		if err != nil {
 			return Models{}, fmt.Errorf("shipped model: %w", err)

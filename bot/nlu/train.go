@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type Labelled struct {
 	Branch string // the branch it names
 	// Urgent: 1 someone is in danger now, 0 not, -1 not labelled.
 	Urgent int
+	// Danger is the kind of emergency (the urgent set's: injury, fire,
+	// violence…), "" when not labelled.
+	Danger string
 }
 
 // ReadLabelled reads a labelled set: lines "text<TAB>intent<TAB>faq<TAB>branch"
@@ -78,6 +82,9 @@ func ReadUrgentSet(r io.Reader, name string) ([]Labelled, error) {
 		}
 		urgent, _ := strconv.Atoi(p[2])
 		l := Labelled{Text: p[0], Urgent: urgent, Intent: bot.IntentHelp, Branch: branchUnlabelled}
+		if urgent == 1 {
+			l.Danger = p[1]
+		}
 		if urgent == 0 {
 			// A near miss: its intent is not labelled; it only teaches
 			// urgency.
@@ -92,10 +99,30 @@ func ReadUrgentSet(r io.Reader, name string) ([]Labelled, error) {
 // set's): its branch is not scored.
 const branchUnlabelled = "?"
 
-// Models are the two trained models the index decides with.
+// Models are the trained models the index decides with.
 type Models struct {
 	Intent *Model // one class per intent
 	Urgent *Model // classes "calm", "urgent"
+	// Danger tells which emergency number fits an urgent message: classes
+	// are the bot.Danger values.
+	Danger *Model
+}
+
+// dangerOf groups the urgent set's kinds of emergency by the number that
+// helps: 120 for a body in danger, 110 for people who threaten it, 119 for
+// fire and collapse, and for hunger and shelter the association itself.
+func dangerOf(kind string) bot.Danger {
+	switch kind {
+	case "injury", "medical", "pregnancy", "child", "poisoning", "suicide":
+		return bot.DangerMedical
+	case "violence", "threat", "missing":
+		return bot.DangerPolice
+	case "fire", "collapse":
+		return bot.DangerFire
+	case "hunger", "shelter":
+		return bot.DangerNeeds
+	}
+	return ""
 }
 
 // urgentWeight is how much more an urgent example counts than a calm one
@@ -129,8 +156,13 @@ func TrainModels(ix *Index, data []Labelled, digest string) (Models, error) {
 			urgentEx = append(urgentEx, Example{Features: f, Class: 0})
 		}
 	}
+	var dangerEx []Example
+	dangers := []string{string(bot.DangerMedical), string(bot.DangerPolice), string(bot.DangerFire), string(bot.DangerNeeds)}
 	for _, l := range data {
 		add(l.Text, l.Intent, l.Urgent)
+		if d := dangerOf(l.Danger); d != "" {
+			dangerEx = append(dangerEx, Example{Features: ix.Features(l.Text), Class: slices.Index(dangers, string(d))})
+		}
 	}
 	// The lexicon's strongest words are what members send on their own
 	// ("救命", "我的求助", "退订"): each is an example of its intent.
@@ -160,8 +192,12 @@ func TrainModels(ix *Index, data []Labelled, digest string) (Models, error) {
 	if err != nil {
 		return Models{}, fmt.Errorf("urgency model: %w", err)
 	}
-	im.Digest, um.Digest = digest, digest
-	return Models{Intent: im, Urgent: um}, nil
+	dm, err := Train(dangers, dangerEx, TrainOptions{})
+	if err != nil {
+		return Models{}, fmt.Errorf("danger model: %w", err)
+	}
+	im.Digest, um.Digest, dm.Digest = digest, digest, digest
+	return Models{Intent: im, Urgent: um, Danger: dm}, nil
 }
 
 // TrainingDigest names training data: the labelled files by name and

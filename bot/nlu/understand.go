@@ -26,6 +26,9 @@ const (
 	// faqMinCover: its share of the query's idf mass to count at all.
 	faqClear    = 1.35
 	faqMinCover = 0.18
+	// dangerSure: the emergency number is named only when its kind is
+	// this likely; otherwise the reply gives 110, 120 and 119.
+	dangerSure = 0.6
 	harmWindow  = 8 // runes after 被/遭 in which a harm word makes it passive
 )
 
@@ -47,6 +50,12 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	feats := a.features()
 	p := ix.models.Intent.Probabilities(feats)
 	u.Urgent = ix.models.Urgent.Probabilities(feats)[1] >= urgentFrom
+	if u.Urgent {
+		d := ix.models.Danger.Probabilities(feats)
+		if k := slices.Index(d, slices.Max(d)); d[k] >= dangerSure {
+			u.Danger = bot.Danger(ix.models.Danger.Classes[k])
+		}
+	}
 	help := intentIndex(bot.IntentHelp)
 	best, second := -1, -1
 	for k := range p {
