@@ -191,8 +191,11 @@ type Understanding struct {
 	FAQ     string   // id of the clearly best FAQ, if any
 	FAQs    []string // up to three candidate FAQ ids when none is clearly best
 	Branch  string   // id of a branch the text names, if any
-	Urgent  bool     // injury, violence, a sick child, no food or shelter…
-	Danger  Danger   // for an urgent message, which emergency number fits ("" when unsure)
+	// Branches are the branches a place name several share could mean
+	// (隆林: three), when the text names no one branch: ask which.
+	Branches []string
+	Urgent   bool   // injury, violence, a sick child, no food or shelter…
+	Danger   Danger // for an urgent message, which emergency number fits ("" when unsure)
 }
 
 // Danger is the kind of emergency, by the number that helps.

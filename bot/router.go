@@ -24,9 +24,10 @@ type ChoiceMemory interface {
 // PendingChoice is a question waiting for the member's number: either
 // which intent they meant, or which of a few FAQs they want.
 type PendingChoice struct {
-	Text    string   `json:"text"`
-	Choices []Intent `json:"choices,omitempty"`
-	FAQs    []string `json:"faqs,omitempty"`
+	Text     string   `json:"text"`
+	Choices  []Intent `json:"choices,omitempty"`
+	FAQs     []string `json:"faqs,omitempty"`
+	Branches []string `json:"branches,omitempty"` // which branch's card
 }
 
 // ChoiceTTL is how long a numbered question waits for its answer.
@@ -265,6 +266,8 @@ func (r *Router) answerChoice(ctx context.Context, openID string, n int) (Unders
 		u.Intent = p.Choices[n-1]
 	case n <= len(p.FAQs):
 		u.Intent, u.FAQ, u.FAQs = IntentPolicy, p.FAQs[n-1], nil
+	case n <= len(p.Branches):
+		u.Intent, u.Branch, u.Branches = IntentContact, p.Branches[n-1], nil
 	default:
 		return Understanding{}, false
 	}

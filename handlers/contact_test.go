@@ -98,3 +98,25 @@ func TestContactNamedPlaceBeatsOwnBranch(t *testing.T) {
 		t.Errorf("card names the member's own branch too:\n%s", reply)
 	}
 }
+
+// "隆林" alone could be any of three branches: the bot asks which, and the
+// member's number brings that branch's card.
+func TestContactAsksWhichBranchASharedNameMeans(t *testing.T) {
+	d := newCaseDesk(t)
+	ask := d.say("o-ll", "隆林计生协电话多少")
+	checkReadable(t, ask)
+	for _, want := range []string{"1 新州镇计生协", "2 者保乡计生协", "3 天生桥镇计生协", "回复数字"} {
+		if !strings.Contains(ask, want) {
+			t.Fatalf("隆林 → %q, want the three Longlin branches to choose from (%q missing)", ask, want)
+		}
+	}
+	card := d.say("o-ll", "2")
+	zhebao := branch(t, d.ix, "longlin-zhebao")
+	if !strings.Contains(card, zhebao.Name) || !strings.Contains(card, zhebao.Phone) {
+		t.Errorf("2 → %q, want the 者保 card", card)
+	}
+	// A township named with it is no question.
+	if r := d.say("o-ll2", "隆林者保电话"); !strings.Contains(r, zhebao.Name) {
+		t.Errorf("隆林者保电话 → %q, want the 者保 card", r)
+	}
+}

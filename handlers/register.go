@@ -32,7 +32,7 @@ func Register(r *bot.Router, d Deps) {
 	r.Intercept(Directors{Desk: desk, Places: d.Places})
 	r.Intercept(FollowUp{Desk: desk})
 	r.Register(bot.IntentHelp, Help{Desk: desk})
-	r.Register(bot.IntentContact, Contact{Knowledge: d.Knowledge})
+	r.Register(bot.IntentContact, Contact{Knowledge: d.Knowledge, Choices: d.Choices})
 	r.Register(bot.IntentPolicy, Policy{Knowledge: d.Knowledge, Choices: d.Choices, Desk: desk})
 	r.Register(bot.IntentVisit, Visit{Knowledge: d.Knowledge})
 	r.Register(bot.IntentStatus, Status{Desk: desk})

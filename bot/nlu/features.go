@@ -15,6 +15,7 @@ type analysis struct {
 	marks   mark
 	passive bool     // something done to the member (被/遭 + harm)
 	branch  int      // index into kb.Branches, -1 none
+	shared  []int    // the branches a shared place name could mean, when no branch is named
 	top     [3]hit   // FAQ retrieval's best
 	cover   float64  // share of the query's idf mass the top FAQ covers
 	urgent  bool     // an urgent cue word
@@ -89,6 +90,13 @@ func (ix *Index) analyse(norm string) analysis {
 	}
 	if a.branch < 0 {
 		a.branch = ix.homophonePlace(a.syls)
+	}
+	if a.branch < 0 {
+		for _, e := range a.words {
+			if e.branch == -2 {
+				a.shared = e.shared
+			}
+		}
 	}
 	a.passive = ix.passive(a.runes)
 

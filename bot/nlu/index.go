@@ -30,7 +30,8 @@ type entry struct {
 	word    string // the normalised surface, a feature of the models
 	weights [nIntents]float64
 	urgent  bool
-	branch  int // index into kb.Branches, -1 none
+	branch  int // index into kb.Branches, -1 none, -2 a name several branches share
+	shared  []int // for -2, the branches that share the name (隆林: the three Longlin branches)
 	faqs    []int
 	latin   bool // must match a whole Latin word
 	mark    mark // how the word changes other words' weight
@@ -163,9 +164,13 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 			}
 			placeWords[p] = true
 			if e.branch >= 0 && e.branch != bi {
+				e.shared = []int{e.branch}
 				e.branch = -2
 			} else if e.branch == -1 {
 				e.branch = bi
+			}
+			if e.branch == -2 && !slices.Contains(e.shared, bi) {
+				e.shared = append(e.shared, bi)
 			}
 		}
 	}

@@ -84,6 +84,9 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	if a.branch >= 0 {
 		u.Branch = ix.kb.Branches[a.branch].ID
 	}
+	for _, b := range a.shared {
+		u.Branches = append(u.Branches, ix.kb.Branches[b].ID)
+	}
 	top := a.top
 	if u.Intent == bot.IntentPolicy && top[0].doc >= 0 && a.cover >= faqMinCover {
 		if top[1].doc < 0 || top[0].score >= faqClear*top[1].score {
