@@ -55,7 +55,7 @@ func train(ctx context.Context, e env) error {
 	for _, f := range []struct {
 		name  string
 		model *nlu.Model
-	}{{nlu.IntentModelFile, m.Intent}, {nlu.UrgentModelFile, m.Urgent}} {
+	}{{nlu.IntentModelFile, m.Intent}, {nlu.UrgentModelFile, m.Urgent}, {nlu.DangerModelFile, m.Danger}} {
 		b, err := nlu.EncodeModel(f.model)
 		if err != nil {
 			return err
