@@ -1,7 +1,6 @@
 package nlu
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"slices"
@@ -26,21 +25,13 @@ func loadLabelled(tb testing.TB, path string) []labelled {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	var out []labelled
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		s := sc.Text()
-		if s == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		p := strings.Split(s, "\t")
-		if len(p) != 4 && len(p) != 5 {
-			tb.Fatalf("%s:%d: want 4 or 5 tab-separated fields, got %d", path, line, len(p))
-		}
-		out = append(out, labelled{p[0], bot.Intent(p[1]), p[2], p[3]})
-	}
-	if err := sc.Err(); err != nil {
+	ls, err := ReadLabelled(f, path)
+	if err != nil {
 		tb.Fatal(err)
+	}
+	out := make([]labelled, len(ls))
+	for i, l := range ls {
+		out[i] = labelled{l.Text, l.Intent, l.FAQ, l.Branch}
 	}
 	return out
 }

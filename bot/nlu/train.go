@@ -31,24 +31,34 @@ type Labelled struct {
 	Danger string
 }
 
-// ReadLabelled reads a labelled set: lines "text<TAB>intent<TAB>faq<TAB>branch"
-// with an optional fifth column urgent (1, 0 or empty), "#" comments and
-// blank lines skipped. A bad line is an error naming it.
-func ReadLabelled(r io.Reader, name string) ([]Labelled, error) {
-	var out []Labelled
+// eachLine calls fn with the tab-separated fields of every line of r that
+// is not blank or a "#" comment, and its line number.
+func eachLine(r io.Reader, fn func(line int, fields []string) error) error {
 	sc := bufio.NewScanner(r)
 	for line := 1; sc.Scan(); line++ {
 		s := sc.Text()
 		if strings.TrimSpace(s) == "" || strings.HasPrefix(s, "#") {
 			continue
 		}
-		p := strings.Split(s, "\t")
+		if err := fn(line, strings.Split(s, "\t")); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// ReadLabelled reads a labelled set: lines "text<TAB>intent<TAB>faq<TAB>branch"
+// with an optional fifth column urgent (1, 0 or empty), "#" comments and
+// blank lines skipped. A bad line is an error naming it.
+func ReadLabelled(r io.Reader, name string) ([]Labelled, error) {
+	var out []Labelled
+	err := eachLine(r, func(line int, p []string) error {
 		if len(p) != 4 && len(p) != 5 {
-			return nil, fmt.Errorf("%s:%d: want 4 or 5 tab-separated fields, got %d", name, line, len(p))
+			return fmt.Errorf("%s:%d: want 4 or 5 tab-separated fields, got %d", name, line, len(p))
 		}
 		l := Labelled{Text: p[0], Intent: bot.Intent(p[1]), FAQ: p[2], Branch: p[3], Urgent: -1}
 		if intentIndex(l.Intent) < 0 {
-			return nil, fmt.Errorf("%s:%d: unknown intent %q", name, line, p[1])
+			return fmt.Errorf("%s:%d: unknown intent %q", name, line, p[1])
 		}
 		if len(p) == 5 {
 			switch p[4] {
@@ -58,41 +68,36 @@ func ReadLabelled(r io.Reader, name string) ([]Labelled, error) {
 				l.Urgent = 0
 			case "":
 			default:
-				return nil, fmt.Errorf("%s:%d: urgent is %q, want 1, 0 or empty", name, line, p[4])
+				return fmt.Errorf("%s:%d: urgent is %q, want 1, 0 or empty", name, line, p[4])
 			}
 		}
 		out = append(out, l)
-	}
-	return out, sc.Err()
+		return nil
+	})
+	return out, err
 }
 
 // ReadUrgentSet reads the urgent set: "text<TAB>danger<TAB>urgent" lines
 // (danger names the kind, urgent is 1 or 0). Every urgent line is help.
 func ReadUrgentSet(r io.Reader, name string) ([]Labelled, error) {
 	var out []Labelled
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		s := sc.Text()
-		if strings.TrimSpace(s) == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		p := strings.Split(s, "\t")
+	err := eachLine(r, func(line int, p []string) error {
 		if len(p) != 3 || (p[2] != "1" && p[2] != "0") {
-			return nil, fmt.Errorf("%s:%d: want text<TAB>danger<TAB>1|0", name, line)
+			return fmt.Errorf("%s:%d: want text<TAB>danger<TAB>1|0", name, line)
 		}
 		urgent, _ := strconv.Atoi(p[2])
 		l := Labelled{Text: p[0], Urgent: urgent, Intent: bot.IntentHelp, Branch: branchUnlabelled}
 		if urgent == 1 {
 			l.Danger = p[1]
-		}
-		if urgent == 0 {
+		} else {
 			// A near miss: its intent is not labelled; it only teaches
 			// urgency.
 			l.Intent = ""
 		}
 		out = append(out, l)
-	}
-	return out, sc.Err()
+		return nil
+	})
+	return out, err
 }
 
 // branchUnlabelled marks a line whose place is not labelled (the urgent
