@@ -27,14 +27,14 @@ func intentIndex(in bot.Intent) int {
 
 // entry is everything a word in the normalised text can tell us.
 type entry struct {
-	word    string // the normalised surface, a feature of the models
-	weights [nIntents]float64
-	urgent  bool
-	branch  int // index into kb.Branches, -1 none, -2 a name several branches share
-	shared  []int // for -2, the branches that share the name (隆林: the three Longlin branches)
-	faqs    []int
-	latin   bool // must match a whole Latin word
-	mark    mark // how the word changes other words' weight
+	word   string // the normalised surface, a feature of the models
+	cue    bool   // a vocabulary word (lexicon.yaml's cues)
+	urgent bool
+	branch int   // index into kb.Branches, -1 none, -2 a name several branches share
+	shared []int // for -2, the branches that share the name (隆林: the three Longlin branches)
+	faqs   []int
+	latin  bool // must match a whole Latin word
+	mark   mark // how the word changes other words' weight
 }
 
 // mark is a set of markers (see markerWords) a word carries.
@@ -51,7 +51,7 @@ const (
 // inert reports whether the entry only marks: it must not hide the
 // weighted words inside it (申请 in the marker 我申请).
 func (e *entry) inert() bool {
-	return e.weights == [nIntents]float64{} && e.branch == -1 && len(e.faqs) == 0
+	return !e.cue && e.branch == -1 && len(e.faqs) == 0
 }
 
 // Index is an immutable view of one Knowledge, safe for concurrent use.
@@ -73,7 +73,8 @@ type Index struct {
 	sounds  map[int][]soundSeq // first syllable → FAQ keyword spellings
 	harm    map[rune][][]rune  // passiveHarm words by first rune
 	faqs    *bm25
-	models  Models // the trained intent and urgency models
+	models  Models  // the trained intent, urgency and danger models
+	lexicon lexicon // the vocabulary (lexicon.yaml)
 }
 
 // placeSeq is one pinyin spelling of a place, for homophone matches
@@ -174,14 +175,12 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 			}
 		}
 	}
-	policy := intentIndex(bot.IntentPolicy)
 	for fi, f := range kb.FAQs {
 		for _, kw := range f.Keywords {
 			if e := get(kw); e != nil {
 				if !slices.Contains(e.faqs, fi) {
 					e.faqs = append(e.faqs, fi)
 				}
-				e.weights[policy] = max(e.weights[policy], 2) // a topic, not an ask: retrieval adds the rest
 			}
 		}
 	}
@@ -200,33 +199,35 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 					e.faqs = append(e.faqs, fi)
 				}
 			}
-			e.weights[policy] = max(e.weights[policy], 2)
 		}
 	}
-	for _, c := range cues() {
-		if e := get(c.word); e != nil {
-			k := intentIndex(c.intent)
-			e.weights[k] = max(e.weights[k], c.weight)
-		}
+	lex, err := loadLexicon()
+	if err != nil {
+		return nil, err
 	}
-	mw := markerWords()
-	for _, l := range []struct {
-		words []string
-		m     mark
-	}{{mw.past, markPast}, {mw.progress, markProgress}, {mw.erase, markErase}, {mw.personal, markPersonal}, {mw.ask, markAsk}} {
-		for _, w := range l.words {
+	ix.lexicon = lex
+	for _, c := range lex.Cues {
+		for _, w := range c.Words {
 			if e := get(w); e != nil {
-				e.mark |= l.m
+				e.cue = true
 			}
 		}
 	}
-	for _, u := range urgentWords() {
+	marks := map[string]mark{"past": markPast, "progress": markProgress, "erase": markErase, "personal": markPersonal, "ask": markAsk}
+	for name, l := range lex.Markers {
+		for _, w := range l.Words {
+			if e := get(w); e != nil {
+				e.mark |= marks[name]
+			}
+		}
+	}
+	for _, u := range lex.Urgent.Words {
 		if e := get(u); e != nil {
 			e.urgent = true
 		}
 	}
 	ix.harm = map[rune][][]rune{}
-	for _, h := range passiveHarm() {
+	for _, h := range lex.PassiveHarm.Words {
 		rs := []rune(n.Normalize(h))
 		ix.harm[rs[0]] = append(ix.harm[rs[0]], rs)
 	}

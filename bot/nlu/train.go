@@ -171,9 +171,11 @@ func TrainModels(ix *Index, data []Labelled, digest string) (Models, error) {
 	}
 	// The lexicon's strongest words are what members send on their own
 	// ("救命", "我的求助", "退订"): each is an example of its intent.
-	for _, c := range cues() {
-		if c.weight >= 3 {
-			add(c.word, c.intent, -1)
+	for _, c := range ix.lexicon.Cues {
+		if c.Alone {
+			for _, w := range c.Words {
+				add(w, c.Intent, -1)
+			}
 		}
 	}
 	for _, f := range ix.kb.FAQs {
@@ -303,6 +305,10 @@ func LoadTraining(dir string, kb bot.Knowledge, extra ...string) ([]Labelled, st
 			return nil, "", err
 		}
 	}
+	// The vocabulary is training data too: its words are features, and
+	// its stand-alone words examples.
+	files["lexicon.yaml"] = lexiconFile
+	order = append(order, "lexicon.yaml")
 	for _, path := range extra {
 		if err := read(filepath.Base(path), path); err != nil {
 			return nil, "", err

@@ -29,7 +29,7 @@ const (
 	// dangerSure: the emergency number is named only when its kind is
 	// this likely; otherwise the reply gives 110, 120 and 119.
 	dangerSure = 0.6
-	harmWindow  = 8 // runes after 被/遭 in which a harm word makes it passive
+	harmWindow = 8 // runes after 被/遭 in which a harm word makes it passive
 )
 
 // match is a lexicon word found in the text, by rune offsets.
