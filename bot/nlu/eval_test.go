@@ -194,10 +194,12 @@ func TestBlindHoldout(t *testing.T) {
 	checkSet(t, "testdata/holdout3.tsv", defaultThresholds(220))
 }
 
-// TestBlind4 checks blind4.tsv, whose first run (95.0 % intent, before it
-// joined the training data) is in README.
-func TestBlind4(t *testing.T) {
-	checkSet(t, "testdata/blind4.tsv", defaultThresholds(250))
+// TestBlindSets checks the blind sets written for this engine, whose first
+// runs (before each joined the training data) are in README.
+func TestBlindSets(t *testing.T) {
+	for _, name := range []string{"blind4.tsv", "blind5.tsv", "blind6.tsv"} {
+		t.Run(name, func(t *testing.T) { checkSet(t, "testdata/"+name, defaultThresholds(250)) })
+	}
 }
 
 // TestDevSet reports (without thresholds) on the small set once used to

@@ -89,7 +89,7 @@ func (ix *Index) analyse(norm string) analysis {
 		a.boost = append(a.boost, e.faqs...)
 	}
 	if a.branch < 0 {
-		a.branch = ix.homophonePlace(a.syls)
+		a.branch = ix.homophonePlace(a.runes, a.syls)
 	}
 	if a.branch < 0 {
 		for _, e := range a.words {

@@ -81,6 +81,7 @@ type Index struct {
 // (凤凰 for 凤皇, 宏发 for 泓发).
 type placeSeq struct {
 	syls   []int
+	word   []rune // the place as the knowledge base writes it
 	branch int
 }
 
@@ -412,7 +413,7 @@ func (ix *Index) buildPinyin(placeWords map[string]bool) {
 			if keyword {
 				ix.sounds[syls[0]] = append(ix.sounds[syls[0]], soundSeq{syls, []rune(w), ix.lex[w]})
 			} else {
-				ix.places[syls[0]] = append(ix.places[syls[0]], placeSeq{syls, e.branch})
+				ix.places[syls[0]] = append(ix.places[syls[0]], placeSeq{syls, []rune(w), e.branch})
 			}
 		}
 	}

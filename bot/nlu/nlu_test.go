@@ -77,6 +77,8 @@ func TestPinyinAndHomophones(t *testing.T) {
 		{"记生协电话", bot.IntentContact, ""},
 		{"我在新州工资被拖欠", bot.IntentHelp, "longlin-xinzhou"},
 		{"yinhangka bei dongjie le gongzi qu bu chulai", bot.IntentHelp, ""},
+		// 都删 sounds like 笃山 (dū shān) but shares no character with it.
+		{"我退出了 把我的记录都删掉", bot.IntentForget, ""},
 	} {
 		u := ix.Understand(c.in)
 		if u.Intent != c.intent || u.Branch != c.branch {

@@ -144,7 +144,11 @@ func (ix *Index) betterBranch(b, l, cur, curLen int) bool {
 
 // homophonePlace finds a place written with the wrong characters but the
 // right sound: 凤凰 for 凤皇, 宏发 for 泓发.
-func (ix *Index) homophonePlace(syls [][]int) int {
+//
+// At least one character must be the place's own: 凤凰 keeps 凤 of 凤皇, but
+// 都删 (dū shān, "delete it all") shares no character with 笃山 and is no
+// place.
+func (ix *Index) homophonePlace(rs []rune, syls [][]int) int {
 	best, bestLen := -1, 0
 	for i, ss := range syls {
 		for _, s := range ss {
@@ -152,11 +156,12 @@ func (ix *Index) homophonePlace(syls [][]int) int {
 				if len(p.syls) > len(syls)-i || !ix.betterBranch(p.branch, len(p.syls), best, bestLen) {
 					continue
 				}
-				ok := true
+				ok, same := true, rs[i] == p.word[0]
 				for k := 1; k < len(p.syls) && ok; k++ {
 					ok = hasSyl(syls[i+k], p.syls[k])
+					same = same || (k < len(p.word) && rs[i+k] == p.word[k])
 				}
-				if ok {
+				if ok && same {
 					best, bestLen = p.branch, len(p.syls)
 				}
 			}
