@@ -16,6 +16,7 @@ type analysis struct {
 	passive bool     // something done to the member (被/遭 + harm)
 	branch  int      // index into kb.Branches, -1 none
 	shared  []int    // the branches a shared place name could mean, when no branch is named
+	sounds  []string // the message's syllables, toneless (syllables)
 	top     [3]hit   // FAQ retrieval's best
 	cover   float64  // share of the query's idf mass the top FAQ covers
 	urgent  bool     // an urgent cue word
@@ -99,6 +100,7 @@ func (ix *Index) analyse(norm string) analysis {
 		}
 	}
 	a.passive = ix.passive(a.runes)
+	a.sounds = ix.syllables(a.runes)
 
 	scratch := make([]float32, ix.faqs.nDocs)
 	multi := make([]bool, ix.faqs.nDocs)
@@ -116,7 +118,8 @@ func (ix *Index) analyse(norm string) analysis {
 
 // features are what the models see of a message: its characters, one,
 // two and three at a time (with the message's start and end, so "在吗"
-// at the end differs from inside), the lexicon words it holds, the
+// at the end differs from inside), its syllables two at a time (pinyin
+// and characters alike), the lexicon words it holds, the
 // markers together, whether it names a place, and how well the best FAQ
 // covers it. Place names and FAQ keywords are features by kind, not by
 // name, so the model serves any knowledge base.
@@ -137,6 +140,10 @@ func (a analysis) features() []string {
 			}
 			out = append(out, "c:"+string(rs[i:i+n]))
 		}
+	}
+	// Pairs of syllables: one alone is too common a sound to say much.
+	for i := 1; i < len(a.sounds); i++ {
+		out = append(out, "p:"+a.sounds[i-1]+"-"+a.sounds[i])
 	}
 	for _, e := range a.words {
 		switch {
@@ -193,6 +200,55 @@ func (a analysis) features() []string {
 		out = append(out, "len:mid")
 	default:
 		out = append(out, "len:long")
+	}
+	return out
+}
+
+// syllables are the message's sounds: each Han character's usual reading
+// and toneless pinyin cut into syllables, so that "xue liu bu zhu", 血流不住
+// and a homophone typo of it share features.
+func (ix *Index) syllables(rs []rune) []string {
+	out := make([]string, 0, len(rs))
+	for i := 0; i < len(rs); {
+		r := rs[i]
+		switch {
+		case isHan(r):
+			if py := ix.n.Reading(r); py != "" {
+				out = append(out, py)
+			}
+			i++
+		case r >= 'a' && r <= 'z':
+			j := i
+			for j < len(rs) && rs[j] >= 'a' && rs[j] <= 'z' {
+				j++
+			}
+			out = append(out, ix.cutSyllables(string(rs[i:j]))...)
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+// cutSyllables cuts a run of toneless pinyin into syllables, longest
+// first; letters that spell no syllable are dropped.
+func (ix *Index) cutSyllables(run string) []string {
+	var out []string
+	for i := 0; i < len(run); {
+		n := 0
+		for l := min(6, len(run)-i); l >= 1; l-- {
+			if ix.pySyl[run[i:i+l]] {
+				n = l
+				break
+			}
+		}
+		if n == 0 {
+			i++
+			continue
+		}
+		out = append(out, run[i:i+n])
+		i += n
 	}
 	return out
 }

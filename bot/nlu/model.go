@@ -71,7 +71,7 @@ func Train(classes []string, examples []Example, opt TrainOptions) (*Model, erro
 		if ex.Class < 0 || ex.Class >= k {
 			return nil, fmt.Errorf("nlu.Train: class %d out of range", ex.Class)
 		}
-		for _, f := range dedupe(ex.Features) {
+		for _, f := range ex.Features {
 			count[f]++
 		}
 	}
@@ -88,7 +88,7 @@ func Train(classes []string, examples []Example, opt TrainOptions) (*Model, erro
 	}
 	xs := make([][]int, len(examples))
 	for i, ex := range examples {
-		for _, f := range dedupe(ex.Features) {
+		for _, f := range ex.Features {
 			if j, ok := id[f]; ok {
 				xs[i] = append(xs[i], j)
 			}
@@ -156,10 +156,8 @@ func (m *Model) Probabilities(features []string) []float64 {
 	k := len(m.Classes)
 	p := make([]float64, k)
 	copy(p, m.Bias)
-	// Present or not, as in training; sorting dedupes without a map.
-	fs := slices.Clone(features)
-	slices.Sort(fs)
-	for _, f := range slices.Compact(fs) {
+	// Each occurrence counts, as in training: a bag of features.
+	for _, f := range features {
 		if ws, ok := m.Weights[f]; ok {
 			for c := 0; c < k; c++ {
 				p[c] += ws[c]
@@ -216,23 +214,6 @@ func roundAll(xs []float64) []float64 {
 	out := make([]float64, len(xs))
 	for i, x := range xs {
 		out[i] = math.Round(x*1e4) / 1e4
-	}
-	return out
-}
-
-// dedupe is the distinct features, in first-seen order: features are
-// present or not.
-func dedupe(fs []string) []string {
-	if len(fs) < 2 {
-		return fs
-	}
-	seen := make(map[string]bool, len(fs))
-	out := fs[:0:0]
-	for _, f := range fs {
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
 	}
 	return out
 }

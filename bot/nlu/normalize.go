@@ -31,6 +31,7 @@ type Normalizer struct {
 	phrases     map[string]string
 	phraseStart map[rune]int    // first rune of a TSPhrases key → its longest key, in runes
 	toneless    map[rune]rune   // ā → a, ǚ → v: pinyin typed with tone marks
+	reading     map[rune]string // a Han character's usual reading, toneless
 	fillers     [][]rune        // dropped anywhere, longest first
 	colloquial  map[rune][]swap // dialect word → standard word, by first rune, longest first
 	particles   map[rune]bool   // dropped at the end of a clause only: 网吧 keeps its 吧
@@ -54,6 +55,7 @@ func NewNormalizer() (*Normalizer, error) {
 		phrases:     map[string]string{},
 		phraseStart: map[rune]int{},
 		toneless:    map[rune]rune{},
+		reading:     make(map[rune]string, len(pinyin.PinyinDict)),
 		cc:          cc,
 	}
 	// The dictionaries cover CJK ideographs and their extensions; probing
@@ -96,6 +98,9 @@ func NewNormalizer() (*Normalizer, error) {
 	tone.Style, tone.Heteronym, plain.Heteronym = pinyin.Tone, true, true
 	for r := range pinyin.PinyinDict {
 		ts, ps := pinyin.SinglePinyin(rune(r), tone), pinyin.SinglePinyin(rune(r), plain)
+		if len(ps) > 0 {
+			n.reading[rune(r)] = ps[0]
+		}
 		if len(ts) != len(ps) {
 			continue
 		}
@@ -140,6 +145,9 @@ func (n *Normalizer) Normalize(text string) string {
 	rs = n.dropBrackets(rs)
 	return n.tidy(rs)
 }
+
+// Reading is a Han character's usual reading, toneless ("" for none).
+func (n *Normalizer) Reading(r rune) string { return n.reading[r] }
 
 // width folds full-width forms, lower-cases Latin and strips pinyin tone marks.
 func (n *Normalizer) width(text string) []rune {
