@@ -2,7 +2,6 @@ package nlu
 
 import (
 	"fmt"
-	"strings"
 )
 
 // analysis is what the index reads in a normalised message before any
@@ -10,36 +9,26 @@ import (
 // markers), the place named, the FAQs retrieval ranks first, and the
 // signals the models learn from.
 type analysis struct {
-	norm    string
 	words   []*entry // kept lexicon matches, in order
 	marks   mark
 	passive bool     // something done to the member (被/遭 + harm)
 	branch  int      // index into kb.Branches, -1 none
 	shared  []int    // the branches a shared place name could mean, when no branch is named
-	sounds  []string // the message's syllables, toneless (syllables)
+	sounds  []string // the message's syllables, toneless
 	top     [3]hit   // FAQ retrieval's best
 	cover   float64  // share of the query's idf mass the top FAQ covers
 	urgent  bool     // an urgent cue word
-	fixed   []rune   // the text with sound-alike typos corrected, nil if none
-	syls    [][]int  // readings of each rune
 	runes   []rune   // the normalised text's runes
-	boost   []int    // FAQs the text's keywords name
-	strong  bool     // retrieval found real evidence
-	mass    float64  // the query's idf mass
-	offsets []int    // rune offsets into norm
-	ms      []match  // the kept matches by offset
-	_       struct{} // analysis is built only by analyse
 }
 
 // analyse reads norm (already normalised and pinyin-resolved).
 func (ix *Index) analyse(norm string) analysis {
-	a := analysis{norm: norm, branch: -1}
+	a := analysis{branch: -1}
 	offs := make([]int, 0, len(norm)+1)
 	for i := range norm {
 		offs = append(offs, i)
 	}
 	offs = append(offs, len(norm))
-	a.offsets = offs
 	nr := len(offs) - 1
 
 	var ms []match
@@ -56,12 +45,12 @@ func (ix *Index) analyse(norm string) analysis {
 		}
 	}
 	a.runes = make([]rune, 0, nr)
-	a.syls = make([][]int, 0, nr)
+	syls := make([][]int, 0, nr)
 	for _, r := range norm {
 		a.runes = append(a.runes, r)
-		a.syls = append(a.syls, ix.syl[r])
+		syls = append(syls, ix.syl[r])
 	}
-	ms, a.fixed = ix.soundAlikes(a.runes, a.syls, ms)
+	ms, fixed := ix.soundAlikes(a.runes, syls, ms)
 	// A word inside a longer word is not said on its own: 怎么办 in 怎么办理,
 	// 求助 in 我的求助.
 	kept := ms[:0]
@@ -77,8 +66,8 @@ func (ix *Index) analyse(norm string) analysis {
 			kept = append(kept, m)
 		}
 	}
-	a.ms = kept
 	branchLen := 0
+	var boost []int
 	for _, m := range kept {
 		e := &ix.entries[m.e]
 		a.words = append(a.words, e)
@@ -87,10 +76,10 @@ func (ix *Index) analyse(norm string) analysis {
 		if e.branch >= 0 && ix.betterBranch(e.branch, m.end-m.start, a.branch, branchLen) {
 			a.branch, branchLen = e.branch, m.end-m.start
 		}
-		a.boost = append(a.boost, e.faqs...)
+		boost = append(boost, e.faqs...)
 	}
 	if a.branch < 0 {
-		a.branch = ix.homophonePlace(a.runes, a.syls)
+		a.branch = ix.homophonePlace(a.runes, syls)
 	}
 	if a.branch < 0 {
 		for _, e := range a.words {
@@ -105,13 +94,14 @@ func (ix *Index) analyse(norm string) analysis {
 	scratch := make([]float32, ix.faqs.nDocs)
 	multi := make([]bool, ix.faqs.nDocs)
 	query := norm
-	if a.fixed != nil {
+	if fixed != nil {
 		// Retrieval should see the keyword as meant, not the typo.
-		query = string(a.fixed)
+		query = string(fixed)
 	}
-	a.top, a.mass, a.strong = ix.faqs.search(query, a.boost, scratch, multi)
-	if a.strong && a.top[0].doc >= 0 && a.mass > 0 {
-		a.cover = min(1, a.top[0].score/a.mass)
+	top, mass, strong := ix.faqs.search(query, boost, scratch, multi)
+	a.top = top
+	if strong && top[0].doc >= 0 && mass > 0 {
+		a.cover = min(1, top[0].score/mass)
 	}
 	return a
 }
@@ -261,11 +251,4 @@ func (ix *Index) Features(text string) []string {
 		return []string{"empty"}
 	}
 	return ix.analyse(norm).features()
-}
-
-// placeWord reports whether norm is exactly one of the knowledge base's
-// place names (for training: a bare place asks for its card).
-func (ix *Index) placeWord(norm string) bool {
-	k, ok := ix.lex[strings.ReplaceAll(norm, " ", "")]
-	return ok && ix.entries[k].branch >= 0
 }
