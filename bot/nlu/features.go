@@ -2,6 +2,7 @@ package nlu
 
 import (
 	"fmt"
+	"strings"
 )
 
 // analysis is what the index reads in a normalised message before any
@@ -17,13 +18,14 @@ type analysis struct {
 	sounds  []string // the message's syllables, toneless
 	top     [3]hit   // FAQ retrieval's best
 	cover   float64  // share of the query's idf mass the top FAQ covers
-	urgent  bool     // an urgent cue word
+	danger  uint16   // the kinds of danger its words name
+	kinds   []string // the lexicon's danger kinds, by bit
 	runes   []rune   // the normalised text's runes
 }
 
 // analyse reads norm (already normalised and pinyin-resolved).
 func (ix *Index) analyse(norm string) analysis {
-	a := analysis{branch: -1}
+	a := analysis{branch: -1, kinds: ix.dangerKinds}
 	offs := make([]int, 0, len(norm)+1)
 	for i := range norm {
 		offs = append(offs, i)
@@ -72,7 +74,7 @@ func (ix *Index) analyse(norm string) analysis {
 		e := &ix.entries[m.e]
 		a.words = append(a.words, e)
 		a.marks |= e.mark
-		a.urgent = a.urgent || e.urgent
+		a.danger |= e.danger
 		if e.branch >= 0 && ix.betterBranch(e.branch, m.end-m.start, a.branch, branchLen) {
 			a.branch, branchLen = e.branch, m.end-m.start
 		}
@@ -175,8 +177,13 @@ func (a analysis) features() []string {
 	if a.passive {
 		out = append(out, "m:passive")
 	}
-	if a.urgent {
+	if a.danger != 0 {
 		out = append(out, "m:urgent-word")
+	}
+	for k := range a.kinds {
+		if a.danger&(1<<k) != 0 {
+			out = append(out, "d:"+a.kinds[k])
+		}
 	}
 	for _, t := range []float64{0.18, 0.35, 0.6} {
 		if a.cover >= t {
@@ -190,6 +197,21 @@ func (a analysis) features() []string {
 		out = append(out, "len:mid")
 	default:
 		out = append(out, "len:long")
+	}
+	return out
+}
+
+// urgencyFeatures are the features the urgency model reads: all but the
+// message's length and how well a FAQ covers it. Danger is no shorter or
+// longer than calm, and a question's shape says nothing of it; with them
+// the model learned that "紧急求助" (short) and "羊水破了 咋个办" (a
+// pregnancy FAQ's words) were calm.
+func urgencyFeatures(feats []string) []string {
+	out := make([]string, 0, len(feats))
+	for _, f := range feats {
+		if !strings.HasPrefix(f, "len:") && !strings.HasPrefix(f, "faq>=") {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -29,7 +29,7 @@ func intentIndex(in bot.Intent) int {
 type entry struct {
 	word   string // the normalised surface, a feature of the models
 	cue    bool   // a vocabulary word (lexicon.yaml's cues)
-	urgent bool
+	danger uint16 // the kinds of danger it names (bit i: lexicon danger[i])
 	branch int   // index into kb.Branches, -1 none, -2 a name several branches share
 	shared []int // for -2, the branches that share the name (隆林: the three Longlin branches)
 	faqs   []int
@@ -72,6 +72,8 @@ type Index struct {
 	places  map[int][]placeSeq // first syllable → place spellings
 	sounds  map[int][]soundSeq // first syllable → FAQ keyword spellings
 	harm    map[rune][][]rune  // passiveHarm words by first rune
+	// dangerKinds are the lexicon's kinds of danger, entry.danger's bits.
+	dangerKinds []string
 	faqs    *bm25
 	models  Models  // the trained intent, urgency and danger models
 	lexicon lexicon // the vocabulary (lexicon.yaml)
@@ -222,9 +224,12 @@ func newIndex(n *Normalizer, kb bot.Knowledge, mode ngramMode) (*Index, error) {
 			}
 		}
 	}
-	for _, u := range lex.Urgent.Words {
-		if e := get(u); e != nil {
-			e.urgent = true
+	for k, d := range lex.Danger {
+		ix.dangerKinds = append(ix.dangerKinds, d.Kind)
+		for _, w := range d.Words {
+			if e := get(w); e != nil {
+				e.danger |= 1 << k
+			}
 		}
 	}
 	ix.harm = map[rune][][]rune{}

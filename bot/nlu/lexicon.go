@@ -25,9 +25,19 @@ type lexicon struct {
 		Words  []string   `yaml:"words"`
 	} `yaml:"cues"`
 	Markers     map[string]wordList `yaml:"markers"`
-	Urgent      wordList            `yaml:"urgent"`
+	Danger      []dangerWords       `yaml:"danger"`
 	PassiveHarm wordList            `yaml:"passive_harm"`
 }
+
+// dangerWords are the words of one kind of danger.
+type dangerWords struct {
+	Kind   string   `yaml:"kind"`
+	Reason string   `yaml:"reason"`
+	Words  []string `yaml:"words"`
+}
+
+// maxDangerKinds: an entry holds its kinds as a bit set.
+const maxDangerKinds = 16
 
 // wordList is a list of words with the reason they are there.
 type wordList struct {
@@ -57,9 +67,15 @@ func loadLexicon() (lexicon, error) {
 	if len(l.Markers) != 5 {
 		return lexicon{}, fmt.Errorf("lexicon.yaml: markers: want past, progress, erase, personal and ask")
 	}
-	for name, w := range map[string]wordList{"urgent": l.Urgent, "passive_harm": l.PassiveHarm} {
-		if w.Reason == "" || len(w.Words) == 0 {
-			return lexicon{}, fmt.Errorf("lexicon.yaml: %s: want a reason and words", name)
+	if l.PassiveHarm.Reason == "" || len(l.PassiveHarm.Words) == 0 {
+		return lexicon{}, fmt.Errorf("lexicon.yaml: passive_harm: want a reason and words")
+	}
+	if len(l.Danger) == 0 || len(l.Danger) > maxDangerKinds {
+		return lexicon{}, fmt.Errorf("lexicon.yaml: danger: want 1 to %d kinds", maxDangerKinds)
+	}
+	for i, d := range l.Danger {
+		if d.Kind == "" || d.Reason == "" || len(d.Words) == 0 {
+			return lexicon{}, fmt.Errorf("lexicon.yaml: danger[%d]: want a kind, a reason and words", i)
 		}
 	}
 	return l, nil

@@ -155,10 +155,10 @@ func TrainModels(ix *Index, data []Labelled, digest string) (Models, error) {
 		}
 		switch {
 		case urgent == 1:
-			urgentEx = append(urgentEx, Example{Features: f, Class: 1, Weight: urgentWeight})
+			urgentEx = append(urgentEx, Example{Features: urgencyFeatures(f), Class: 1, Weight: urgentWeight})
 		case urgent == 0, intent != "" && intent != bot.IntentHelp:
 			// Only help can be urgent: every other message is calm.
-			urgentEx = append(urgentEx, Example{Features: f, Class: 0})
+			urgentEx = append(urgentEx, Example{Features: urgencyFeatures(f), Class: 0})
 		}
 	}
 	var dangerEx []Example
@@ -195,7 +195,7 @@ func TrainModels(ix *Index, data []Labelled, digest string) (Models, error) {
 	if err != nil {
 		return Models{}, fmt.Errorf("intent model: %w", err)
 	}
-	um, err := Train([]string{classCalm, classUrgent}, urgentEx, TrainOptions{})
+	um, err := Train([]string{classCalm, classUrgent}, urgentEx, TrainOptions{L2: 3e-4})
 	if err != nil {
 		return Models{}, fmt.Errorf("urgency model: %w", err)
 	}
@@ -271,7 +271,7 @@ func EncodeModel(m *Model) ([]byte, error) {
 // README).
 // urgent.tsv is the urgent set (ReadUrgentSet's format).
 func TrainingSets() []string {
-	return []string{"dev.tsv", "eval.tsv", "holdout.tsv", "holdout2.tsv", "holdout3.tsv", "blind4.tsv", "blind5.tsv", "blind6.tsv", "adverts.tsv", UrgentSet}
+	return []string{"dev.tsv", "eval.tsv", "holdout.tsv", "holdout2.tsv", "holdout3.tsv", "blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "adverts.tsv", UrgentSet}
 }
 
 // UrgentSet is the urgent set's file name.

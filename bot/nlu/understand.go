@@ -17,7 +17,7 @@ const (
 	// urgentFrom: an urgency probability at least this flags the message.
 	// Low on purpose: a missed emergency is the one error that must not
 	// happen.
-	urgentFrom = 0.2
+	urgentFrom = 0.1
 	// closeRatio: a second intent this close to the first, while the
 	// first is not sure (below sureFrom), is asked about.
 	closeRatio = 0.6
@@ -49,7 +49,7 @@ func (ix *Index) Understand(text string) bot.Understanding {
 	a := ix.analyse(norm)
 	feats := a.features()
 	p := ix.models.Intent.Probabilities(feats)
-	u.Urgent = ix.models.Urgent.Probabilities(feats)[1] >= urgentFrom
+	u.Urgent = ix.models.Urgent.Probabilities(urgencyFeatures(feats))[1] >= urgentFrom
 	if u.Urgent {
 		d := ix.models.Danger.Probabilities(feats)
 		if k := slices.Index(d, slices.Max(d)); d[k] >= dangerSure {
