@@ -30,8 +30,8 @@ type entry struct {
 	word   string // the normalised surface, a feature of the models
 	cue    bool   // a vocabulary word (lexicon.yaml's cues)
 	danger uint16 // the kinds of danger it names (bit i: lexicon danger[i])
-	branch int   // index into kb.Branches, -1 none, -2 a name several branches share
-	shared []int // for -2, the branches that share the name (隆林: the three Longlin branches)
+	branch int    // index into kb.Branches, -1 none, -2 a name several branches share
+	shared []int  // for -2, the branches that share the name (隆林: the three Longlin branches)
 	faqs   []int
 	latin  bool // must match a whole Latin word
 	mark   mark // how the word changes other words' weight
@@ -74,9 +74,9 @@ type Index struct {
 	harm    map[rune][][]rune  // passiveHarm words by first rune
 	// dangerKinds are the lexicon's kinds of danger, entry.danger's bits.
 	dangerKinds []string
-	faqs    *bm25
-	models  Models  // the trained intent, urgency and danger models
-	lexicon lexicon // the vocabulary (lexicon.yaml)
+	faqs        *bm25
+	models      Models  // the trained intent, urgency and danger models
+	lexicon     lexicon // the vocabulary (lexicon.yaml)
 }
 
 // placeSeq is one pinyin spelling of a place, for homophone matches
