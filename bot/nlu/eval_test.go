@@ -197,7 +197,7 @@ func TestBlindHoldout(t *testing.T) {
 // TestBlindSets checks the blind sets written for this engine, whose first
 // runs (before each joined the training data) are in README.
 func TestBlindSets(t *testing.T) {
-	for _, name := range []string{"blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv"} {
+	for _, name := range []string{"blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv", "blind9.tsv"} {
 		t.Run(name, func(t *testing.T) { checkSet(t, "testdata/"+name, defaultThresholds(250)) })
 	}
 }
