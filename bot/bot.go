@@ -22,6 +22,7 @@ const (
 	IntentGreeting Intent = "greeting" // hello, thanks, who are you
 	IntentStop     Intent = "stop"     // no more broadcasts
 	IntentForget   Intent = "forget"   // erase my data
+	IntentProfile  Intent = "profile"  // a menu-only intent: 我的信息; not one the understanding layer reads
 	IntentUnknown  Intent = "unknown"
 )
 
@@ -119,6 +120,17 @@ type Member struct {
 	LastInboundAt *time.Time `db:"last_inbound_at" json:"last_inbound_at"`
 	BranchID      *string    `db:"branch_id" json:"branch_id"`
 	NoBroadcasts  bool       `db:"no_broadcasts" json:"no_broadcasts"`
+	// Consent to keeping phone, location and family details (nil: never
+	// answered), for the consent text ConsentVersion; ConsentAsked is the
+	// version last asked.
+	Consent        *bool  `db:"consent" json:"consent"`
+	ConsentVersion string `db:"consent_version" json:"consent_version,omitempty"`
+	ConsentAsked   string `db:"consent_asked" json:"-"`
+}
+
+// Consented reports whether the member agreed to the current consent text.
+func (m Member) Consented() bool {
+	return m.Consent != nil && *m.Consent && m.ConsentVersion == ConsentVersion
 }
 
 // CustomerServiceWindow is how long after a member's last message WeChat

@@ -166,6 +166,8 @@ type CaseQuery struct {
 // commits with the push's handled mark and its outbox rows, or not at all.
 // Methods that read a case for changing it lock it.
 type Cases interface {
+	// MemberBook is the member's own data, in the same transaction.
+	MemberBook
 	// OpenCase opens a case, gives the member a member number if they
 	// have none, logs ActionOpened, and attaches the member's media
 	// pushes of the last few minutes.
@@ -209,6 +211,9 @@ type Cases interface {
 	// Enqueue writes messages to the outbox in this transaction (the case
 	// clock's alerts; a handler's go in its Reply).
 	Enqueue(ctx context.Context, sends []Send) error
+	// Audit records that someone was shown a member's data, in this
+	// transaction: the record commits with the reply that shows it.
+	Audit(ctx context.Context, e AuditEntry) error
 }
 
 // CaseClock is the case book as the clock sees it, inside one
@@ -258,3 +263,25 @@ type Correction struct {
 	Category string // "" when only the intent was corrected
 	Actor    string // the director
 }
+
+// AuditEntry is one look at a member's personal data: who looked, at
+// whose, what they were shown and which part. The audit log is
+// append-only.
+type AuditEntry struct {
+	Actor   string `db:"actor"`   // a director's openid, or "staff:<name>" for the command line
+	Subject string `db:"subject"` // the member's openid; "" for a listing of many
+	What    string `db:"what"`    // one of the Audit… constants
+	Detail  string `db:"detail"`  // the case number or the filters; never a member's words or phone
+}
+
+// What an audit entry records.
+const (
+	AuditCaseView    = "case_view"    // a director's 案件 N
+	AuditCaseList    = "case_list"    // a director's 案件
+	AuditExport      = "export"       // nuanjia export
+	AuditCasesReport = "cases_report" // nuanjia cases
+	AuditProfileView = "profile_view" // someone else's 我的信息
+)
+
+// AuditStaffPrefix marks an actor who used the command line, not WeChat.
+const AuditStaffPrefix = "staff:"

@@ -41,6 +41,13 @@ type Interceptor interface {
 	Intercept(ctx context.Context, req *Request) (Reply, bool, error)
 }
 
+// Finisher sees every answer before it is written, and may add to it:
+// onboarding asks a new member's branch and consent after answering what
+// they came for.
+type Finisher interface {
+	Finish(ctx context.Context, req *Request, reply Reply) (Reply, error)
+}
+
 // Router picks the handler for a push and asks back when the member's
 // meaning is unclear.
 type Router struct {
@@ -48,6 +55,7 @@ type Router struct {
 	choices      ChoiceMemory
 	handlers     map[Intent]Handler
 	interceptors []Interceptor
+	finishers    []Finisher
 	log          *slog.Logger
 }
 
@@ -62,6 +70,9 @@ func (r *Router) Register(intent Intent, h Handler) { r.handlers[intent] = h }
 
 // Intercept adds an interceptor; they are asked in the order added.
 func (r *Router) Intercept(i Interceptor) { r.interceptors = append(r.interceptors, i) }
+
+// Finish adds a finisher; they run in the order added.
+func (r *Router) Finish(f Finisher) { r.finishers = append(r.finishers, f) }
 
 // LowConfidence is the score under which the bot does not trust its reading
 // of a text: such a text reaches a person as an unknown one does (help
@@ -110,7 +121,25 @@ func choiceLabel(i Intent) string {
 // intent served it (for the message log). A panic in a handler is
 // recovered and logged, and the member gets no reply (the webhook then
 // answers "success").
-func (r *Router) Route(ctx context.Context, msg Inbound, member Member, cases Cases) (reply Reply, u Understanding, err error) {
+func (r *Router) Route(ctx context.Context, msg Inbound, member Member, cases Cases) (Reply, Understanding, error) {
+	reply, u, err := r.route(ctx, msg, member, cases)
+	if err != nil {
+		return reply, u, err
+	}
+	req := &Request{Msg: msg, Member: member, U: u, Cases: cases}
+	for _, f := range r.finishers {
+		finished, err := f.Finish(ctx, req, reply)
+		if err != nil {
+			// The answer stands without what the finisher would add.
+			r.log.Error("finisher failed", "intent", string(u.Intent), "error", err)
+			continue
+		}
+		reply = finished
+	}
+	return reply, u, nil
+}
+
+func (r *Router) route(ctx context.Context, msg Inbound, member Member, cases Cases) (reply Reply, u Understanding, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("handler panic", "intent", string(u.Intent), "panic", fmt.Sprint(p))
@@ -189,17 +218,34 @@ func (r *Router) routeEvent(ctx context.Context, msg Inbound, member Member, cas
 		req.U = Understanding{Text: msg.Text, Intent: IntentContact, Score: 1}
 		return r.dispatch(ctx, req)
 	case EventClick:
-		// Menu keys are intent names, so the menu needs no table of its own.
-		intent := Intent(strings.ToLower(strings.TrimSpace(msg.EventKey)))
+		// Menu keys are intent names, so the menu needs no table of its own;
+		// a policy topic's key also names its FAQ. An id the knowledge base
+		// dropped after the menu was pushed is left to the policy handler,
+		// which then asks what the member wants to know.
+		key := strings.ToLower(strings.TrimSpace(msg.EventKey))
+		if id, ok := strings.CutPrefix(key, MenuKeyFAQ); ok {
+			req.U = Understanding{Intent: IntentPolicy, FAQ: id, Score: 1}
+			return r.dispatch(ctx, req)
+		}
+		intent := Intent(key)
 		if _, ok := r.handlers[intent]; !ok {
 			intent = IntentUnknown
 		}
 		req.U = Understanding{Intent: intent, Score: 1}
 		return r.dispatch(ctx, req)
 	}
-	// unsubscribe (nobody to answer), VIEW (the member left for a page),
-	// LOCATION (WeChat reports it on its own each time the chat opens):
-	// kept, not answered.
+	if msg.Event == EventUnsubscribe {
+		// Nobody to answer, but what waited for them is cancelled and
+		// their open case closed.
+		req.U = Understanding{Intent: IntentUnsubscribe, Score: 1}
+		if _, ok := r.handlers[IntentUnsubscribe]; !ok {
+			return Reply{}, req.U, nil
+		}
+		reply, u, err := r.dispatch(ctx, req)
+		return Reply{Sends: reply.Sends}, u, err
+	}
+	// VIEW (the member left for a page), LOCATION (WeChat reports it on
+	// its own each time the chat opens): kept, not answered.
 	return Reply{}, Understanding{Intent: IntentUnknown}, nil
 }
 

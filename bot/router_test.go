@@ -218,6 +218,10 @@ func TestRouterEventsAndOtherMessages(t *testing.T) {
 	f := newRouterFixture(t)
 	xinzhou := "longlin-xinzhou"
 	card, _ := f.ix.Branch(xinzhou)
+	subsidy, ok := f.ix.FAQ("childcare-subsidy")
+	if !ok {
+		t.Fatal("the demo knowledge base has no childcare-subsidy FAQ")
+	}
 	tests := []struct {
 		name       string
 		msg        bot.Inbound
@@ -231,10 +235,14 @@ func TestRouterEventsAndOtherMessages(t *testing.T) {
 			func(r string) bool { return strings.Contains(r, card.Name) }, bot.IntentContact},
 		{"unknown menu key", click("lottery"), bot.Member{},
 			func(r string) bool { return r == unknownReply(t) }, bot.IntentUnknown},
+		{"menu policy topic", click("faq:childcare-subsidy"), bot.Member{},
+			func(r string) bool { return strings.HasPrefix(r, subsidy.Answer) }, bot.IntentPolicy},
+		{"menu policy topic the knowledge base lacks", click("faq:lottery"), bot.Member{},
+			func(r string) bool { return strings.Contains(r, "想问哪方面的政策") }, bot.IntentPolicy},
 		{"follow", bot.Inbound{Type: bot.TypeEvent, Event: bot.EventSubscribe}, bot.Member{},
 			func(r string) bool { return strings.Contains(r, "欢迎") }, bot.IntentGreeting},
 		{"unfollow", bot.Inbound{Type: bot.TypeEvent, Event: bot.EventUnsubscribe}, bot.Member{},
-			func(r string) bool { return r == "" }, bot.IntentUnknown},
+			func(r string) bool { return r == "" }, bot.IntentUnsubscribe},
 		{"voice not recognised", bot.Inbound{Type: bot.TypeVoice, Text: "  "}, bot.Member{},
 			func(r string) bool { return strings.Contains(r, "打字") }, bot.IntentUnknown},
 		{"voice recognised", bot.Inbound{Type: bot.TypeVoice, Text: "新州"}, bot.Member{},
@@ -252,6 +260,34 @@ func TestRouterEventsAndOtherMessages(t *testing.T) {
 			}
 			if u.Intent != tt.wantIntent {
 				t.Errorf("logged intent %s, want %s", u.Intent, tt.wantIntent)
+			}
+		})
+	}
+}
+
+// A policy topic on the menu reaches the policy handler with its FAQ id,
+// known or not: the handler, not the router, decides what to answer.
+func TestRouterMenuTopicCarriesItsFAQ(t *testing.T) {
+	tests := []struct{ key, want string }{
+		{"faq:childcare-subsidy", "childcare-subsidy"},
+		{" FAQ:Prenatal-Checkup ", "prenatal-checkup"},
+		{"faq:no-such-faq", "no-such-faq"},
+	}
+	for _, tt := range tests {
+		key, want := tt.key, tt.want
+		t.Run(key, func(t *testing.T) {
+			f := newRouterFixture(t)
+			var got *bot.Understanding
+			f.router.Register(bot.IntentPolicy, bot.HandlerFunc(func(_ context.Context, req *bot.Request) (bot.Reply, error) {
+				got = &req.U
+				return bot.Reply{Text: "policy"}, nil
+			}))
+			reply, u := f.route(t, click(key), bot.Member{})
+			if got == nil || reply != "policy" {
+				t.Fatalf("%q did not reach the policy handler; reply:\n%s", key, reply)
+			}
+			if got.FAQ != want || u.FAQ != want || u.Intent != bot.IntentPolicy {
+				t.Errorf("%q: handler got FAQ %q, logged %s/%q; want policy/%q", key, got.FAQ, u.Intent, u.FAQ, want)
 			}
 		})
 	}

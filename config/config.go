@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +37,15 @@ type Config struct {
 	CaseReplySLA        time.Duration // CASE_REPLY_SLA: accepted this long with no reply, the assignee is reminded
 	CaseQuestionBatch   time.Duration // CASE_QUESTION_BATCH: questions the bot could not answer wait this long to be alerted together
 	CaseClockEvery      time.Duration // CASE_CLOCK_EVERY: how often the case clock runs
+
+	// Branch tags at WeChat.
+	TagSyncEvery time.Duration // TAG_SYNC_EVERY: how often members' branch tags are brought in step
+
+	// Retention ("365d" or any Go duration).
+	MessageRetention time.Duration // MESSAGE_RETENTION: message texts are blanked after this
+	CaseRetention    time.Duration // CASE_RETENTION: a closed case's texts are blanked this long after it closed
+	MemberEraseAfter time.Duration // MEMBER_ERASE_AFTER: a member who left and did not come back is erased after this
+	RetentionEvery   time.Duration // RETENTION_EVERY: how often the retention job runs
 	// Template ids (empty: customer-service messages only) and their
 	// keyword keys, comma-separated in the order the fields are listed.
 	CaseAlertTemplate  string    // WECHAT_TEMPLATE_CASE_ALERT
@@ -60,6 +70,11 @@ const (
 	DefaultCaseReplySLA        = 24 * time.Hour
 	DefaultCaseQuestionBatch   = 10 * time.Minute
 	DefaultCaseClockEvery      = 15 * time.Second
+	DefaultTagSyncEvery        = 30 * time.Second
+	DefaultMessageRetention    = 365 * 24 * time.Hour
+	DefaultCaseRetention       = 3 * 365 * 24 * time.Hour
+	DefaultMemberEraseAfter    = 30 * 24 * time.Hour
+	DefaultRetentionEvery      = time.Hour
 
 	// The keyword keys of the templates chosen from WeChat's library.
 	DefaultCaseAlertFields  = "character_string1,thing2,phrase3,thing4"
@@ -180,6 +195,11 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		{"CASE_REPLY_SLA", &c.CaseReplySLA, DefaultCaseReplySLA, time.Minute},
 		{"CASE_QUESTION_BATCH", &c.CaseQuestionBatch, DefaultCaseQuestionBatch, 0},
 		{"CASE_CLOCK_EVERY", &c.CaseClockEvery, DefaultCaseClockEvery, 100 * time.Millisecond},
+		{"TAG_SYNC_EVERY", &c.TagSyncEvery, DefaultTagSyncEvery, 100 * time.Millisecond},
+		{"MESSAGE_RETENTION", &c.MessageRetention, DefaultMessageRetention, 24 * time.Hour},
+		{"CASE_RETENTION", &c.CaseRetention, DefaultCaseRetention, 24 * time.Hour},
+		{"MEMBER_ERASE_AFTER", &c.MemberEraseAfter, DefaultMemberEraseAfter, 0},
+		{"RETENTION_EVERY", &c.RetentionEvery, DefaultRetentionEvery, 100 * time.Millisecond},
 	}
 	for _, d := range durations {
 		raw := strings.TrimSpace(getenv(d.name))
@@ -187,7 +207,7 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 			*d.into = d.def
 			continue
 		}
-		v, err := time.ParseDuration(raw)
+		v, err := parseDuration(raw)
 		if err != nil || v < d.min {
 			bad(d.name, "want a duration of at least %s, such as %s", d.min, d.def)
 			continue
@@ -231,4 +251,17 @@ func fieldKeys(keys []string, raw, def string) error {
 		keys[i] = p
 	}
 	return nil
+}
+
+// parseDuration reads a Go duration, or whole days as "365d": retention
+// is said in days, and 8760h helps nobody.
+func parseDuration(raw string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(raw, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad number of days %q", raw)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(raw)
 }

@@ -195,6 +195,14 @@ func (d Directors) list(ctx context.Context, req *bot.Request, role Role) (strin
 	if total == 0 {
 		return textDirNone, nil
 	}
+	branches := "all"
+	if q.Branches != nil {
+		branches = strings.Join(q.Branches, ",")
+	}
+	if err := req.Cases.Audit(ctx, bot.AuditEntry{Actor: req.Msg.OpenID, What: bot.AuditCaseList,
+		Detail: "status=" + strings.Join(q.Statuses, ",") + " branch=" + branches}); err != nil {
+		return "", err
+	}
 	var s strings.Builder
 	fmt.Fprintf(&s, textDirListHead, total)
 	for _, k := range ks {
@@ -211,8 +219,13 @@ func (d Directors) list(ctx context.Context, req *bot.Request, role Role) (strin
 }
 
 // view shows a case with its last actions, puts it in conversation, and
-// re-sends the member's media WeChat still holds.
+// re-sends the member's media WeChat still holds. The look is audited in
+// the same transaction as the reply.
 func (d Directors) view(ctx context.Context, req *bot.Request, k bot.Case) (string, error) {
+	if err := req.Cases.Audit(ctx, bot.AuditEntry{Actor: req.Msg.OpenID, Subject: k.OpenID,
+		What: bot.AuditCaseView, Detail: fmt.Sprintf("case %d", k.Number)}); err != nil {
+		return "", err
+	}
 	urgent := ""
 	if k.Urgent {
 		urgent = "【紧急】"

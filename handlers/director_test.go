@@ -214,6 +214,41 @@ func TestDirectorViewShowsTheCaseAndResendsThePhoto(t *testing.T) {
 	}
 }
 
+// dirAudit are the audit log's rows, oldest first, as "actor what subject detail".
+func dirAudit(t *testing.T, d *caseDesk) []string {
+	t.Helper()
+	var out []string
+	if err := d.st.DB().Select(&out, `SELECT actor || ' ' || what || ' ' || subject || ' ' || detail
+		FROM audit_log ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A director's look at a member's case, or at the list of cases, is on
+// the audit log with who looked; a refused look and other commands are not.
+func TestDirectorLooksAreAudited(t *testing.T) {
+	d := newCaseDesk(t)
+	n := dirOpenCase(t, d)
+	// Another branch's director is told there is no such case: they saw nothing.
+	dirSay(t, d, zhebaoDirector, fmt.Sprintf("案件 %d", n))
+	if got := dirAudit(t, d); len(got) != 0 {
+		t.Fatalf("a refused look was audited: %q", got)
+	}
+
+	dirSay(t, d, xinzhouDirector, fmt.Sprintf("案件 %d", n))
+	want := []string{fmt.Sprintf("%s case_view %s case %d", xinzhouDirector, dirMember, n)}
+	if got := dirAudit(t, d); !slices.Equal(got, want) {
+		t.Fatalf("after 案件 %d the audit log is %q, want %q", n, got, want)
+	}
+	dirSay(t, d, xinzhouDirector, fmt.Sprintf("接 %d", n))
+	dirSay(t, d, xinzhouDirector, "案件")
+	want = append(want, xinzhouDirector+" case_list  status=open,accepted branch=longlin-xinzhou")
+	if got := dirAudit(t, d); !slices.Equal(got, want) {
+		t.Errorf("after 接 and 案件 the audit log is %q, want %q", got, want)
+	}
+}
+
 func TestDirectorAcceptTellsTheMemberAndKeepsTheCase(t *testing.T) {
 	d := newCaseDesk(t)
 	n := dirOpenCase(t, d)

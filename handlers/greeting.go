@@ -20,8 +20,14 @@ const (
 )
 
 // Handle implements bot.Handler.
-func (Greeting) Handle(_ context.Context, req *bot.Request) (bot.Reply, error) {
+func (Greeting) Handle(ctx context.Context, req *bot.Request) (bot.Reply, error) {
 	if req.Msg.Event == bot.EventSubscribe || req.Msg.Event == bot.EventScan {
+		if req.Msg.Event == bot.EventSubscribe && req.Cases != nil {
+			// Following again stops the erasure the leaving started.
+			if err := req.Cases.Resubscribed(ctx, req.Msg.OpenID); err != nil {
+				return bot.Reply{}, err
+			}
+		}
 		return bot.Reply{Text: textWelcome}, nil
 	}
 	return bot.Reply{Text: textHello}, nil

@@ -30,6 +30,14 @@ func (d Deps) Desk() Desk {
 func Register(r *bot.Router, d Deps) {
 	desk := d.Desk()
 	r.Intercept(Directors{Desk: desk, Places: d.Places})
+	// A member's own words about consent and their profile go before
+	// anything that would add them to an open case.
+	r.Intercept(Consent{Desk: desk})
+	profile := NewProfile(desk, d.Places)
+	r.Intercept(profile)
+	// The erase confirmation goes before the case follow-up: "确认删除"
+	// must not be added to an open case.
+	r.Intercept(Forget{Desk: desk})
 	r.Intercept(FollowUp{Desk: desk})
 	r.Register(bot.IntentHelp, Help{Desk: desk})
 	r.Register(bot.IntentContact, Contact{Knowledge: d.Knowledge, Choices: d.Choices})
@@ -38,6 +46,9 @@ func Register(r *bot.Router, d Deps) {
 	r.Register(bot.IntentStatus, Status{Desk: desk})
 	r.Register(bot.IntentGreeting, Greeting{})
 	r.Register(bot.IntentStop, Stop{Prefs: d.Prefs})
-	r.Register(bot.IntentForget, Forget{Knowledge: d.Knowledge})
+	r.Register(bot.IntentForget, Forget{Desk: desk})
+	r.Register(bot.IntentUnsubscribe, Unsubscribe{Desk: desk})
+	r.Register(bot.IntentProfile, profile)
 	r.Register(bot.IntentUnknown, Unknown{Desk: desk})
+	r.Finish(Onboarding{Desk: desk})
 }

@@ -35,7 +35,8 @@ FOR UPDATE OF m`
 	sqlReleaseSavepoint  = `RELEASE SAVEPOINT route`
 	sqlRollbackSavepoint = `ROLLBACK TO SAVEPOINT route`
 
-	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts
+	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts,
+		consent, consent_version, consent_asked
 		FROM members WHERE openid = ANY($1)`
 
 	// sqlInsertOutbox writes outbox rows from the columns outboxColumns
@@ -184,12 +185,29 @@ func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome
 			if _, err := tx.ExecContext(ctx, sqlSavepoint); err != nil {
 				return err
 			}
-			reply, u := r.route(ctx, row.inbound(), member, cases)
+			// Without consent no phone number is kept, not even in what
+			// the handlers write from the member's words (a case, an
+			// alert), and a location serves this one look-up.
+			in := row.inbound()
+			consented := member.Consented()
+			if !consented {
+				in.Text = s.phones.Mask(in.Text)
+			}
+			reply, u := r.route(ctx, in, member, cases)
 			if _, err := tx.ExecContext(ctx, sqlReleaseSavepoint); err != nil {
 				if _, err := tx.ExecContext(ctx, sqlRollbackSavepoint); err != nil {
 					return err
 				}
 				reply.Sends = nil // what they were about did not happen
+			}
+			if !consented && (in.Text != row.Text || row.Lat.Valid) {
+				kept := in.Text
+				if row.Lat.Valid {
+					kept = "" // a location's label is the place too
+				}
+				if err := cases.Minimise(ctx, row.ID, kept); err != nil {
+					return err
+				}
 			}
 			target := row.DedupeKey == r.dedupeKey
 			w.add(row.ID, row.OpenID, reply, u.Intent, r.passive && target)

@@ -16,8 +16,17 @@ const (
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, places = EXCLUDED.places, lat = EXCLUDED.lat,
 			lng = EXCLUDED.lng, phone = EXCLUDED.phone, address = EXCLUDED.address, hours = EXCLUDED.hours,
 			updated_at = now()`
-	sqlDeleteDirectors = `DELETE FROM directors WHERE branch_id = $1`
-	sqlInsertDirector  = `INSERT INTO directors (branch_id, position, name, openid, phone, county)
+	// An import replaces the file's directors of a branch; those added by
+	// `nuanjia director add` stay, unless the file now lists the same
+	// person there (the file takes them over: one row, one alert each).
+	sqlDeleteDirectors = `DELETE FROM directors WHERE branch_id = $1 AND (source = 'kb' OR openid = ANY($2))`
+	// The CLI's directors follow the file's (positions from $2), in their
+	// order; the primary key is checked at commit.
+	sqlMoveCLIDirectors = `UPDATE directors d SET position = $2 + r.rank - 1
+		FROM (SELECT position, row_number() OVER (ORDER BY position) AS rank
+			FROM directors WHERE branch_id = $1 AND source = 'cli') r
+		WHERE d.branch_id = $1 AND d.position = r.position`
+	sqlInsertDirector = `INSERT INTO directors (branch_id, position, name, openid, phone, county)
 		VALUES ($1, $2, $3, $4, $5, $6)`
 	sqlUpsertFAQ = `INSERT INTO faqs (id, question, answer, keywords, updated, source, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, now())
@@ -28,15 +37,19 @@ const (
 	sqlSelectDirectors = `SELECT branch_id, name, openid, phone, county FROM directors ORDER BY branch_id, position`
 	sqlSelectFAQs      = `SELECT id, question, answer, keywords, to_char(updated, 'YYYY-MM-DD') AS updated, source
 		FROM faqs ORDER BY id`
-	// The knowledge base changes only through an import, which touches
-	// updated_at; serving processes poll this to reload.
+	// The knowledge base changes through an import, which touches
+	// updated_at, and through `nuanjia director add|remove`, which adds
+	// (or stamps) a row or removes one; serving processes poll this to
+	// reload.
 	sqlKnowledgeVersion = `SELECT concat_ws('/',
 		(SELECT count(*) FROM branches), (SELECT max(updated_at) FROM branches),
-		(SELECT count(*) FROM faqs), (SELECT max(updated_at) FROM faqs))`
+		(SELECT count(*) FROM faqs), (SELECT max(updated_at) FROM faqs),
+		(SELECT count(*) FROM directors), (SELECT max(added_at) FROM directors))`
 )
 
-// ImportKnowledge upserts every branch (replacing its directors) and every
-// FAQ in one transaction: all of the file or none of it. Entries the file
+// ImportKnowledge upserts every branch (replacing the file's directors of
+// it; those added from the command line stay) and every FAQ in one
+// transaction: all of the file or none of it. Entries the file
 // does not mention are kept. The caller validates kb first.
 func (s *Store) ImportKnowledge(ctx context.Context, kb bot.Knowledge) error {
 	return s.Transact(ctx, func(tx *sqlx.Tx) error {
@@ -45,7 +58,14 @@ func (s *Store) ImportKnowledge(ctx context.Context, kb bot.Knowledge) error {
 				b.Lat, b.Lng, b.Phone, b.Address, b.Hours); err != nil {
 				return fmt.Errorf("branches[%d] (id %q): %w", i, b.ID, err)
 			}
-			if _, err := tx.ExecContext(ctx, sqlDeleteDirectors, b.ID); err != nil {
+			var listed []string
+			for _, d := range b.Directors {
+				listed = append(listed, d.OpenID)
+			}
+			if _, err := tx.ExecContext(ctx, sqlDeleteDirectors, b.ID, pq.StringArray(nonNil(listed))); err != nil {
+				return fmt.Errorf("branches[%d] (id %q): directors: %w", i, b.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, sqlMoveCLIDirectors, b.ID, len(b.Directors)); err != nil {
 				return fmt.Errorf("branches[%d] (id %q): directors: %w", i, b.ID, err)
 			}
 			for j, d := range b.Directors {
@@ -109,7 +129,8 @@ func (s *Store) LoadKnowledge(ctx context.Context) (bot.Knowledge, error) {
 	return kb, nil
 }
 
-// KnowledgeVersion changes whenever an import changes the knowledge base.
+// KnowledgeVersion changes whenever an import or a director command
+// changes the knowledge base.
 func (s *Store) KnowledgeVersion(ctx context.Context) (string, error) {
 	var v string
 	err := s.db.GetContext(ctx, &v, sqlKnowledgeVersion)

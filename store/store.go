@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
 	_ "github.com/lib/pq" // the PostgreSQL driver sqlx opens by name
+	"nuanjia/bot"
 )
 
 // Store is the PostgreSQL side of the store.
@@ -29,6 +31,9 @@ type Store struct {
 	// arguments.
 	stmtMu sync.Mutex
 	stmts  map[string]*sqlx.Stmt
+
+	// phones masks phone numbers in what a member without consent sent.
+	phones bot.PhoneMasker
 }
 
 // Open connects to PostgreSQL and checks that it answers.
@@ -49,7 +54,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{db: db, stmts: map[string]*sqlx.Stmt{}}, nil
+	return &Store{db: db, stmts: map[string]*sqlx.Stmt{}, phones: bot.NewPhoneMasker()}, nil
 }
 
 // prepared returns query as a prepared statement, preparing it on first use

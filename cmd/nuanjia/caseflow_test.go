@@ -253,6 +253,11 @@ func cfNumber(tb testing.TB, answer string) int64 {
 func (s *cfServer) openCase(member, branch, words string) int64 {
 	s.w.tb.Helper()
 	s.post(cfSubscribe(member, branch))
+	// The welcome's consent question goes by customer-service message;
+	// once it has, a fault a test injects meets the case's messages only.
+	s.w.eventually(20*time.Second, "the consent question reaches the member", func() bool {
+		return cfCalls(s.w.fake, cfCSPath, member, cfSaying("回复「同意」")).got == 1
+	})
 	answer := s.say(member, words)
 	return cfNumber(s.w.tb, answer)
 }
@@ -547,8 +552,8 @@ func TestCaseFlowThroughWebhook(t *testing.T) {
 	if alerts := cfCalls(fake, cfTemplatePath, cfXinzhouDirector, cfAboutCase(n)); alerts.got != 1 || alerts.tried != 1 {
 		t.Errorf("alerts to the director = %+v, want one, taken", alerts)
 	}
-	if got := cfCalls(fake, cfCSPath, member, nil); got.got != 3 || got.tried != 3 {
-		t.Errorf("customer-service messages to the member = %+v, want 3 (accepted, reply, closed)", got)
+	if got := cfCalls(fake, cfCSPath, member, nil); got.got != 4 || got.tried != 4 {
+		t.Errorf("customer-service messages to the member = %+v, want 4 (the consent question after the welcome, accepted, reply, closed)", got)
 	}
 	for _, dir := range cfCountyDirectors {
 		if got := cfGot(fake, dir, n); got != 0 {
@@ -747,8 +752,10 @@ func TestCaseFaultsOnAlert(t *testing.T) {
 					t.Errorf("case %d's log %v has no %s", n, cfActionNames(s.actions(n)), bot.ActionUnreached)
 				}
 			}
-			// What the member noticed: the number in the answer, nothing more.
-			if got := cfCalls(fake, cfCSPath, member, nil).tried + cfCalls(fake, cfTemplatePath, member, nil).tried; got != 0 {
+			// What the member noticed: the number in the answer, nothing
+			// more (besides the welcome's consent question).
+			notConsent := func(c wxtest.Call) bool { return !strings.Contains(cfWords(c), "回复「同意」") }
+			if got := cfCalls(fake, cfCSPath, member, notConsent).tried + cfCalls(fake, cfTemplatePath, member, nil).tried; got != 0 {
 				t.Errorf("the member got %d messages, want none", got)
 			}
 			if tc.tokenFresh {

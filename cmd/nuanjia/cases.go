@@ -16,7 +16,7 @@ import (
 	"nuanjia/store"
 )
 
-const casesUsage = "usage: nuanjia cases [--status S] [--branch B] [--since DATE] [--csv]\n" +
+const casesUsage = "usage: nuanjia cases [--status S] [--branch B] [--since DATE] [--csv] [--actor NAME]\n" +
 	"       nuanjia cases --summary [--branch B] [--since DATE]"
 
 // The association reports in Beijing time, wherever the server runs.
@@ -40,11 +40,16 @@ func reportCases(ctx context.Context, e env) error {
 	sinceArg := fs.String("since", "", "only cases opened since a date (2026-11-01, Beijing time) or within a duration (720h)")
 	asCSV := fs.Bool("csv", false, "print CSV with an English header instead of a table")
 	summary := fs.Bool("summary", false, "print counts and median times instead of the cases")
+	actorName := fs.String("actor", "", actorFlagUsage)
 	if err := fs.Parse(e.args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New(casesUsage)
+	}
+	actor, err := staffActor(e, *actorName)
+	if err != nil {
+		return err
 	}
 	zone := reportZone()
 	statuses, err := parseStatuses(*statusList)
@@ -91,10 +96,38 @@ func reportCases(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	// The list names members by number; it is recorded before it is
+	// printed. The summary's counts show nobody and are not.
+	if err := st.Audit(ctx, bot.AuditEntry{Actor: actor, What: bot.AuditCasesReport,
+		Detail: casesFilters(statuses, branches, *sinceArg, *asCSV)}); err != nil {
+		return err
+	}
 	if *asCSV {
 		return writeCasesCSV(e.stdout, list, zone)
 	}
 	return writeCasesTable(e.stdout, list, zone)
+}
+
+// casesFilters is a report's filters for the audit log, as the flags
+// gave them: "status=open,closed branch=x since=2026-11-01 csv", or "all".
+func casesFilters(statuses, branches []string, since string, asCSV bool) string {
+	var parts []string
+	if statuses != nil {
+		parts = append(parts, "status="+strings.Join(statuses, ","))
+	}
+	if branches != nil {
+		parts = append(parts, "branch="+strings.Join(branches, ","))
+	}
+	if since != "" {
+		parts = append(parts, "since="+since)
+	}
+	if asCSV {
+		parts = append(parts, "csv")
+	}
+	if parts == nil {
+		return "all"
+	}
+	return strings.Join(parts, " ")
 }
 
 func caseStatuses() []string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"nuanjia/bot"
 	"nuanjia/bot/nlu"
 	"nuanjia/config"
 	"nuanjia/store"
@@ -72,11 +73,16 @@ func importKnowledge(ctx context.Context, e env) error {
 func export(ctx context.Context, e env) error {
 	fs := e.flags("export")
 	openID := fs.String("openid", "", "the member's openid")
+	actorName := fs.String("actor", "", actorFlagUsage)
 	if err := fs.Parse(e.args); err != nil {
 		return err
 	}
 	if *openID == "" {
-		return errors.New("usage: nuanjia export --openid ID")
+		return errors.New("usage: nuanjia export --openid ID [--actor NAME]")
+	}
+	actor, err := staffActor(e, *actorName)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, e)
 	if err != nil {
@@ -89,6 +95,10 @@ func export(ctx context.Context, e env) error {
 	}
 	if !found {
 		return fmt.Errorf("no member with openid %q", *openID)
+	}
+	// Recorded before anything is printed: a copy nobody audited is never shown.
+	if err := st.Audit(ctx, bot.AuditEntry{Actor: actor, Subject: *openID, What: bot.AuditExport}); err != nil {
+		return err
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false)

@@ -21,10 +21,14 @@ commands:
   serve      run the webhook (--migrate, --fake-wechat ADDR)
   migrate    apply database migrations
   import     load a knowledge-base YAML file (branches and FAQs)
-  export     print everything held about one member (--openid ID)
-  cases      list cases for the monthly report (--status, --branch, --since, --csv; --summary)
+  export     print everything held about one member (--openid ID, --actor NAME)
+  member     member erase --openid ID --reason TEXT: erase a member's personal data
+  cases      list cases for the monthly report (--status, --branch, --since, --csv, --actor; --summary)
+  audit      print who was shown members' data (--openid, --actor, --since, --limit)
+  director   add, remove or list directors (add --openid ID --branch B [--county]; remove --openid ID [--branch B]; list)
   classify   read messages from stdin, print what the bot understood
   train      build the intent and urgency models from the labelled sets and the knowledge base
+  menu       print (show) or send (push) the account's menu (--kb FILE)
   say        post a signed message to a running server, print the reply
   bench      load-test the webhook against a floor handler
 
@@ -74,10 +78,18 @@ func run(ctx context.Context, e env) error {
 		return export(ctx, e)
 	case "cases":
 		return reportCases(ctx, e)
+	case "member":
+		return member(ctx, e)
+	case "audit":
+		return auditLog(ctx, e)
+	case "director":
+		return director(ctx, e)
 	case "classify":
 		return classify(ctx, e)
 	case "train":
 		return train(ctx, e)
+	case "menu":
+		return menuCommand(ctx, e)
 	case "say":
 		return say(ctx, e)
 	case "bench":

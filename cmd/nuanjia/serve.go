@@ -15,6 +15,7 @@ import (
 	"nuanjia/bot/metrics"
 	"nuanjia/bot/nlu"
 	"nuanjia/bot/outbox"
+	"nuanjia/bot/tagsync"
 	"nuanjia/bot/wechat"
 	"nuanjia/bot/wxapi"
 	"nuanjia/config"
@@ -156,11 +157,29 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 		a.sender.Wake()
 		return nil
 	}))
+	// Retention: texts past their time blanked, members who left erased.
+	// One process does each round (an advisory lock); it logs counts only.
+	retention := store.Retention{Messages: cfg.MessageRetention, Cases: cfg.CaseRetention, EraseAfter: cfg.MemberEraseAfter}
+	a.parts.run("retention", every(cfg.RetentionEvery, log, "retention", func(ctx context.Context) error {
+		p, err := a.st.Purge(ctx, retention, time.Now())
+		if err == nil && p.Ran && (p.Messages+p.Replies+p.Cases+p.Members) > 0 {
+			log.Info("retention purge", "messages", p.Messages, "replies", p.Replies, "cases", p.Cases, "members_erased", p.Members)
+		}
+		return err
+	}))
 	// Members' photos, voice and files on cases, copied before WeChat's
 	// 3 days run out.
 	fetcher := evidence.New(evidence.Config{}, a.st, wx, log)
 	a.parts.run("evidence fetcher", every(evidenceFetchEvery, log, "evidence fetcher", func(ctx context.Context) error {
 		_, err := fetcher.FetchDue(ctx)
+		return err
+	}))
+	// Each member on their branch's WeChat tag, for broadcasts to a
+	// branch. Its rounds lease the members they sync, so several serve
+	// processes share the work and tag each member once.
+	tags := tagsync.New(tagsync.Config{}, a.st, wx, log)
+	a.parts.run("tag sync", every(cfg.TagSyncEvery, log, "tag sync", func(ctx context.Context) error {
+		_, err := tags.Round(ctx)
 		return err
 	}))
 	a.pipeline = bot.NewPipeline(bot.PipelineConfig{SweepGrace: cfg.SweepGrace},

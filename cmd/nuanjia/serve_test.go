@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"nuanjia/config"
+	"nuanjia/handlers"
 	"nuanjia/internal/wxtest"
 )
 
@@ -101,6 +102,9 @@ func TestServeAndSay(t *testing.T) {
 			if r := say("你好"); !strings.Contains(r, "暖家") {
 				t.Errorf("你好 → %q, want a greeting from 暖家", r)
 			}
+			// A first message is followed, by customer-service message, by
+			// onboarding's two questions.
+			replies = append(replies, handlers.TextBranchQuestion, handlers.TextConsentQuestion)
 			// Traditional characters, as some phones type them.
 			r := say("隆林新州計生協電話")
 			for _, w := range []string{"【安龙县驻隆林新州镇流动人口计生协】", "电话：0776-0000001", "示例况会长"} {
