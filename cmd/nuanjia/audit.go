@@ -90,3 +90,18 @@ func staffActor(e env, flagValue string) (string, error) {
 	}
 	return bot.AuditStaffPrefix + name, nil
 }
+
+// staffStore opens the store for a staff command that is recorded: who
+// runs it (staffActor) is settled first, so a bad --actor fails before
+// the database is touched.
+func staffStore(ctx context.Context, e env, actorFlag string) (*store.Store, string, error) {
+	actor, err := staffActor(e, actorFlag)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := openStore(ctx, e)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, actor, nil
+}

@@ -80,11 +80,7 @@ func export(ctx context.Context, e env) error {
 	if *openID == "" {
 		return errors.New("usage: nuanjia export --openid ID [--actor NAME]")
 	}
-	actor, err := staffActor(e, *actorName)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, e)
+	st, actor, err := staffStore(ctx, e, *actorName)
 	if err != nil {
 		return err
 	}

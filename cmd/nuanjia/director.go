@@ -50,15 +50,12 @@ func directorAdd(ctx context.Context, e env) error {
 	if strings.TrimSpace(d.OpenID) == "" || strings.TrimSpace(d.BranchID) == "" || fs.NArg() != 0 {
 		return errors.New(directorUsage)
 	}
-	var err error
-	if d.AddedBy, err = staffActor(e, *actorName); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, e)
+	st, actor, err := staffStore(ctx, e, *actorName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	d.AddedBy = actor
 	created, err := st.AddDirector(ctx, d)
 	if err != nil {
 		return err

@@ -22,11 +22,7 @@ func member(ctx context.Context, e env) error {
 	if *openID == "" || strings.TrimSpace(*reason) == "" {
 		return errors.New("usage: nuanjia member erase --openid ID --reason TEXT [--actor NAME]")
 	}
-	actor, err := staffActor(e, *actorName)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, e)
+	st, actor, err := staffStore(ctx, e, *actorName)
 	if err != nil {
 		return err
 	}
