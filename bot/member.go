@@ -15,14 +15,14 @@ const ConsentVersion = "2026-12"
 
 // Profile is what a member keeps about themselves.
 type Profile struct {
-	MemberNo  *int64     `db:"member_no"`
-	BranchID  *string    `db:"branch_id"`
-	Phone     string     `db:"phone"`
-	Hometown  string     `db:"hometown"`
-	City      string     `db:"city"`
-	Consent   *bool      `db:"consent"`
-	Version   string     `db:"consent_version"`
-	ConsentAt *time.Time `db:"consent_at"`
+	MemberNo  *int64     `db:"member_no" json:"member_no"`
+	BranchID  *string    `db:"branch_id" json:"branch_id"`
+	Phone     string     `db:"phone" json:"phone"`
+	Hometown  string     `db:"hometown" json:"hometown"`
+	City      string     `db:"city" json:"city"`
+	Consent   *bool      `db:"consent" json:"consent"`
+	Version   string     `db:"consent_version" json:"consent_version"`
+	ConsentAt *time.Time `db:"consent_at" json:"consent_at"`
 }
 
 // Profile fields a member sets (SetProfile).

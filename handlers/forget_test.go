@@ -16,6 +16,8 @@ func TestForgetErasesAfterConfirmation(t *testing.T) {
 	const m = "o-forget"
 	d.member(m, "longlin-xinzhou")
 	d.say(m, "同意") // so the phone number and the place are kept, and there is something to erase
+	d.say(m, "电话 13912345678")
+	d.say(m, "老家 普坪镇")
 	d.say(m, "老板欠我三个月工资 电话13912345678")
 	n := d.lastCase()
 	d.push(bot.Inbound{OpenID: m, Type: bot.TypeLocation, Lat: 24.77, Lng: 105.34, Located: true, Text: "新州镇某小区"})
@@ -25,8 +27,8 @@ func TestForgetErasesAfterConfirmation(t *testing.T) {
 	if !strings.Contains(ask, "确认删除") {
 		t.Fatalf("no confirmation asked:\n%s", ask)
 	}
-	if got := d.count(`SELECT count(*) FROM messages WHERE openid = $1 AND text LIKE '%13912345678%'`, m); got != 1 {
-		t.Fatalf("asking alone erased something: %d messages with the phone, want 1", got)
+	if got := d.count(`SELECT count(*) FROM messages WHERE openid = $1 AND text LIKE '%13912345678%'`, m); got != 2 {
+		t.Fatalf("asking alone erased something: %d messages with the phone, want 2", got)
 	}
 	done := d.say(m, "确认删除")
 	checkReadable(t, done)
@@ -38,7 +40,8 @@ func TestForgetErasesAfterConfirmation(t *testing.T) {
 		`SELECT count(*) FROM cases WHERE openid = $1`,
 		`SELECT count(*) FROM case_actions WHERE actor = $1 OR text LIKE '%13912345678%'`,
 		`SELECT count(*) FROM case_evidence WHERE openid = $1`,
-		`SELECT count(*) FROM members WHERE openid = $1 AND (branch_id IS NOT NULL OR member_no IS NOT NULL OR erased_at IS NULL)`,
+		`SELECT count(*) FROM members WHERE openid = $1 AND (branch_id IS NOT NULL OR member_no IS NOT NULL OR erased_at IS NULL
+			OR phone <> '' OR hometown <> '' OR consent IS NOT NULL)`,
 	} {
 		if got := d.count(q, m); got != 0 {
 			t.Errorf("%d rows still hold the member's data: %s", got, q)

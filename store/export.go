@@ -94,6 +94,7 @@ type ExportedEvidence struct {
 // Export is everything nuanjia holds about one member.
 type Export struct {
 	Member   bot.Member        `json:"member"`
+	Profile  bot.Profile       `json:"profile"` // what 我的信息 shows
 	Messages []ExportedMessage `json:"messages"`
 	Cases    []ExportedCase    `json:"cases"`
 }
@@ -155,6 +156,9 @@ func (s *Store) ExportMember(ctx context.Context, openID string) (ex Export, fou
 			return ex, false, nil
 		}
 		return ex, false, fmt.Errorf("export member: %w", err)
+	}
+	if err := tx.GetContext(ctx, &ex.Profile, sqlProfile, openID); err != nil {
+		return ex, false, fmt.Errorf("export profile: %w", err)
 	}
 	if err := tx.SelectContext(ctx, &ex.Messages, sqlSelectMemberMessages, openID); err != nil {
 		return ex, false, fmt.Errorf("export messages: %w", err)

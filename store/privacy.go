@@ -46,7 +46,8 @@ const (
 	// Last, the cases lose the link to the person: category, branch,
 	// kind, rating and dates stay for the association's statistics.
 	sqlUnlinkCases  = `UPDATE cases SET openid = NULL, member_no = NULL, summary = '' WHERE openid = $1`
-	sqlEraseProfile = `UPDATE members SET branch_id = NULL, member_no = NULL, erased_at = now() WHERE openid = $1`
+	sqlEraseProfile = `UPDATE members SET branch_id = NULL, member_no = NULL, phone = '', hometown = '', city = '',
+		consent = NULL, consent_version = '', consent_at = NULL, erased_at = now() WHERE openid = $1`
 
 	// sqlDueForErasure: members who left longer ago than the grace period
 	// and did not come back, oldest first, locked so one process erases

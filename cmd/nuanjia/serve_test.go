@@ -166,8 +166,8 @@ func checkExport(t *testing.T, out string, replies []string) {
 	if err := dec.Decode(new(any)); !errors.Is(err, io.EOF) {
 		t.Errorf("export printed more than one JSON value: %q", out)
 	}
-	if keys := slices.Sorted(maps.Keys(top)); !slices.Equal(keys, []string{"cases", "member", "messages"}) {
-		t.Errorf("export keys = %v, want cases, member, messages", keys)
+	if keys := slices.Sorted(maps.Keys(top)); !slices.Equal(keys, []string{"cases", "member", "messages", "profile"}) {
+		t.Errorf("export keys = %v, want cases, member, messages, profile", keys)
 	}
 	if c := strings.TrimSpace(string(top["cases"])); c != "[]" {
 		t.Errorf("cases = %s, want []", c)
