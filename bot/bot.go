@@ -126,6 +126,8 @@ type Member struct {
 	Consent        *bool  `db:"consent" json:"consent"`
 	ConsentVersion string `db:"consent_version" json:"consent_version,omitempty"`
 	ConsentAsked   string `db:"consent_asked" json:"-"`
+	// Director: the openid is a director's; their words are not masked.
+	Director bool `db:"director" json:"-"`
 }
 
 // Consented reports whether the member agreed to the current consent text.

@@ -1,10 +1,13 @@
 package handlers_test
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 
 	"nuanjia/bot"
+	"nuanjia/internal/testkit"
 )
 
 // Without consent nothing sensitive is kept: a phone number in a help
@@ -87,5 +90,25 @@ func TestNoConsentStillHelps(t *testing.T) {
 	}
 	if r := d.say(m, "三孩有补贴吗"); r == "" {
 		t.Error("a policy question without consent got no answer")
+	}
+}
+
+// A director's words are the association's, not a member's: a phone
+// number in a reply reaches the member unmasked, whatever the director
+// consented to as a member.
+func TestDirectorsWordsAreNotMasked(t *testing.T) {
+	d := newCaseDesk(t)
+	if err := d.st.ImportKnowledge(context.Background(), testkit.DemoKnowledge(t)); err != nil {
+		t.Fatal(err)
+	}
+	const m = "o-needs-number"
+	d.member(m, "longlin-xinzhou")
+	d.say(m, "老板欠我工资不给")
+	n := strconv.FormatInt(d.lastCase(), 10)
+	d.say(xinzhouDirector, "接 "+n)
+	d.say(xinzhouDirector, "回 "+n+" 打我电话 0776-0000101")
+	replies := d.sentTo(m, bot.KindCaseReply)
+	if len(replies) != 1 || !strings.Contains(replies[0].Text, "0776-0000101") {
+		t.Errorf("the director's number did not reach the member: %+v", replies)
 	}
 }

@@ -35,8 +35,12 @@ FOR UPDATE OF m`
 	sqlReleaseSavepoint  = `RELEASE SAVEPOINT route`
 	sqlRollbackSavepoint = `ROLLBACK TO SAVEPOINT route`
 
+	// director: the openid is a director's (from the directors table, as
+	// serve's knowledge base is): what they write is the association's
+	// own, so it is never masked.
 	sqlSelectMembers = `SELECT openid, first_seen, last_seen, subscribed, last_inbound_at, branch_id, no_broadcasts,
-		consent, consent_version, consent_asked
+		consent, consent_version, consent_asked,
+		EXISTS (SELECT 1 FROM directors d WHERE d.openid = members.openid AND d.openid <> '') AS director
 		FROM members WHERE openid = ANY($1)`
 
 	// sqlInsertOutbox writes outbox rows from the columns outboxColumns
@@ -189,7 +193,7 @@ func (s *Store) handle(ctx context.Context, reqs []handleRequest) ([]bot.Outcome
 			// the handlers write from the member's words (a case, an
 			// alert), and a location serves this one look-up.
 			in := row.inbound()
-			consented := member.Consented()
+			consented := member.Consented() || member.Director
 			if !consented {
 				in.Text = s.phones.Mask(in.Text)
 			}
