@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"nuanjia/handlers"
 	"nuanjia/internal/wxtest"
 )
 
@@ -333,9 +334,16 @@ func (s *wechatSim) runStream(ctx context.Context, st stream, t0 time.Time) *str
 // ---------------------------------------------------------------- counting
 
 // csDelivered counts the customer-service texts WeChat took, by touser.
+// Onboarding's questions to a new member (where are you, consent) follow
+// the reply by design and are not replies: each stream's member is new.
 func csDelivered(calls []wxtest.Call) (byOpenid map[string]int, failed int) {
 	byOpenid = map[string]int{}
 	for _, c := range calls {
+		if text, _ := c.JSON["text"].(map[string]any); text != nil {
+			if content, _ := text["content"].(string); content == handlers.TextBranchQuestion || content == handlers.TextConsentQuestion {
+				continue
+			}
+		}
 		to, _ := c.JSON["touser"].(string)
 		if c.Status == http.StatusOK && c.Errcode == 0 {
 			byOpenid[to]++
