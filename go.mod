@@ -3,12 +3,14 @@ module nuanjia
 go 1.26.0
 
 require (
+	github.com/6tail/lunar-go v1.4.7
 	github.com/go-redis/redis/v8 v8.11.5
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/lib/pq v1.12.3
 	github.com/longbridgeapp/opencc v0.3.13
 	github.com/mozillazg/go-pinyin v0.21.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/silenceper/wechat/v2 v2.1.10
 	go.yaml.in/yaml/v3 v3.0.6
 )

@@ -168,6 +168,7 @@ type CaseQuery struct {
 type Cases interface {
 	// MemberBook is the member's own data, in the same transaction.
 	MemberBook
+	VisitBook // the member's and directors' home visits (visit.go)
 	// OpenCase opens a case, gives the member a member number if they
 	// have none, logs ActionOpened, and attaches the member's media
 	// pushes of the last few minutes.

@@ -41,6 +41,10 @@ type Config struct {
 	// Branch tags at WeChat.
 	TagSyncEvery time.Duration // TAG_SYNC_EVERY: how often members' branch tags are brought in step
 
+	// Broadcasts (群发).
+	BroadcastMonthlyLimit   int           // BROADCAST_MONTHLY_LIMIT: mass messages per member per calendar month
+	BroadcastSchedulerEvery time.Duration // BROADCAST_SCHEDULER_EVERY: how often due broadcasts are looked for
+
 	// Retention ("365d" or any Go duration).
 	MessageRetention time.Duration // MESSAGE_RETENTION: message texts are blanked after this
 	CaseRetention    time.Duration // CASE_RETENTION: a closed case's texts are blanked this long after it closed
@@ -52,6 +56,15 @@ type Config struct {
 	CaseAlertFields    [4]string // WECHAT_TEMPLATE_CASE_ALERT_FIELDS: number, category, urgency, words
 	CaseUpdateTemplate string    // WECHAT_TEMPLATE_CASE_UPDATE
 	CaseUpdateFields   [3]string // WECHAT_TEMPLATE_CASE_UPDATE_FIELDS: number, status, words
+
+	// Home visits.
+	VisitReminders        []time.Duration // VISIT_REMINDERS: offsets before a visit, such as -24h,-2h
+	VisitQuietFrom        time.Duration   // VISIT_QUIET_HOURS: no reminder from this time of day…
+	VisitQuietTo          time.Duration   // …until this one (equal: no quiet hours)
+	VisitSchedulerEvery   time.Duration   // VISIT_SCHEDULER_EVERY: how often reminders and digests are looked for
+	VisitReminderTemplate string          // WECHAT_TEMPLATE_VISIT_REMINDER
+	VisitReminderFields   [4]string       // WECHAT_TEMPLATE_VISIT_REMINDER_FIELDS: number, time, purpose, words
+	TimeZone              *time.Location  // TZ: visits' times and the digest's morning (default Asia/Shanghai)
 }
 
 // Defaults for the optional settings.
@@ -71,14 +84,24 @@ const (
 	DefaultCaseQuestionBatch   = 10 * time.Minute
 	DefaultCaseClockEvery      = 15 * time.Second
 	DefaultTagSyncEvery        = 30 * time.Second
+
+	// WeChat's own limit for a service account's follower (platform notes §3.5).
+	DefaultBroadcastMonthlyLimit   = 4
+	DefaultBroadcastSchedulerEvery = 30 * time.Second
+
 	DefaultMessageRetention    = 365 * 24 * time.Hour
 	DefaultCaseRetention       = 3 * 365 * 24 * time.Hour
 	DefaultMemberEraseAfter    = 30 * 24 * time.Hour
 	DefaultRetentionEvery      = time.Hour
+	DefaultVisitReminders      = "-24h,-2h"
+	DefaultVisitQuietHours     = "21:00-08:00"
+	DefaultVisitSchedulerEvery = 30 * time.Second
+	DefaultTimeZone            = "Asia/Shanghai"
 
 	// The keyword keys of the templates chosen from WeChat's library.
 	DefaultCaseAlertFields  = "character_string1,thing2,phrase3,thing4"
 	DefaultCaseUpdateFields = "character_string1,phrase2,thing3"
+	DefaultVisitFields      = "character_string1,time2,thing3,thing4"
 )
 
 // Need names a group of settings a subcommand cannot run without.
@@ -108,6 +131,8 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 
 		CaseAlertTemplate:  strings.TrimSpace(getenv("WECHAT_TEMPLATE_CASE_ALERT")),
 		CaseUpdateTemplate: strings.TrimSpace(getenv("WECHAT_TEMPLATE_CASE_UPDATE")),
+
+		VisitReminderTemplate: strings.TrimSpace(getenv("WECHAT_TEMPLATE_VISIT_REMINDER")),
 	}
 	if c.SpoolDir == "" {
 		c.SpoolDir = DefaultSpoolDir
@@ -196,10 +221,12 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		{"CASE_QUESTION_BATCH", &c.CaseQuestionBatch, DefaultCaseQuestionBatch, 0},
 		{"CASE_CLOCK_EVERY", &c.CaseClockEvery, DefaultCaseClockEvery, 100 * time.Millisecond},
 		{"TAG_SYNC_EVERY", &c.TagSyncEvery, DefaultTagSyncEvery, 100 * time.Millisecond},
+		{"BROADCAST_SCHEDULER_EVERY", &c.BroadcastSchedulerEvery, DefaultBroadcastSchedulerEvery, 100 * time.Millisecond},
 		{"MESSAGE_RETENTION", &c.MessageRetention, DefaultMessageRetention, 24 * time.Hour},
 		{"CASE_RETENTION", &c.CaseRetention, DefaultCaseRetention, 24 * time.Hour},
 		{"MEMBER_ERASE_AFTER", &c.MemberEraseAfter, DefaultMemberEraseAfter, 0},
 		{"RETENTION_EVERY", &c.RetentionEvery, DefaultRetentionEvery, 100 * time.Millisecond},
+		{"VISIT_SCHEDULER_EVERY", &c.VisitSchedulerEvery, DefaultVisitSchedulerEvery, 100 * time.Millisecond},
 	}
 	for _, d := range durations {
 		raw := strings.TrimSpace(getenv(d.name))
@@ -214,9 +241,20 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		}
 		*d.into = v
 	}
+	c.BroadcastMonthlyLimit = DefaultBroadcastMonthlyLimit
+	if raw := strings.TrimSpace(getenv("BROADCAST_MONTHLY_LIMIT")); raw != "" {
+		// More than WeChat's 4 would only schedule sends it drops unseen.
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > DefaultBroadcastMonthlyLimit {
+			bad("BROADCAST_MONTHLY_LIMIT", "want a whole number from 1 to %d (WeChat's limit)", DefaultBroadcastMonthlyLimit)
+		} else {
+			c.BroadcastMonthlyLimit = n
+		}
+	}
 	templateIDPattern := regexp.MustCompile(`^[0-9A-Za-z_-]{10,64}$`)
 	for _, t := range []struct{ name, value string }{
 		{"WECHAT_TEMPLATE_CASE_ALERT", c.CaseAlertTemplate}, {"WECHAT_TEMPLATE_CASE_UPDATE", c.CaseUpdateTemplate},
+		{"WECHAT_TEMPLATE_VISIT_REMINDER", c.VisitReminderTemplate},
 	} {
 		if t.value != "" && !templateIDPattern.MatchString(t.value) {
 			bad(t.name, "want the template id from the account's template library (letters, digits, - and _)")
@@ -228,7 +266,92 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 	if err := fieldKeys(c.CaseUpdateFields[:], getenv("WECHAT_TEMPLATE_CASE_UPDATE_FIELDS"), DefaultCaseUpdateFields); err != nil {
 		bad("WECHAT_TEMPLATE_CASE_UPDATE_FIELDS", "%v", err)
 	}
+	if err := fieldKeys(c.VisitReminderFields[:], getenv("WECHAT_TEMPLATE_VISIT_REMINDER_FIELDS"), DefaultVisitFields); err != nil {
+		bad("WECHAT_TEMPLATE_VISIT_REMINDER_FIELDS", "%v", err)
+	}
+	var err error
+	if c.VisitReminders, err = reminderOffsets(getenv("VISIT_REMINDERS")); err != nil {
+		bad("VISIT_REMINDERS", "%v", err)
+	}
+	if c.VisitQuietFrom, c.VisitQuietTo, err = quietHours(getenv("VISIT_QUIET_HOURS")); err != nil {
+		bad("VISIT_QUIET_HOURS", "%v", err)
+	}
+	zone := strings.TrimSpace(getenv("TZ"))
+	if zone == "" {
+		zone = DefaultTimeZone
+	}
+	if c.TimeZone, err = time.LoadLocation(zone); err != nil {
+		if zone != DefaultTimeZone {
+			bad("TZ", "want a time zone name such as %s", DefaultTimeZone)
+		}
+		// A server image without tzdata: China has kept +08:00 all year since 1991.
+		c.TimeZone = time.FixedZone("CST", 8*60*60)
+	}
 	return c, errors.Join(problems...)
+}
+
+// maxReminderOffset bounds a reminder's offset: a reminder a month ahead
+// reminds nobody of anything.
+const maxReminderOffset = 30 * 24 * time.Hour
+
+// reminderOffsets reads VISIT_REMINDERS: offsets before a visit,
+// comma-separated, each a negative Go duration or whole days ("-1d");
+// raw "" takes the default, "none" means no reminders.
+func reminderOffsets(raw string) ([]time.Duration, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		raw = DefaultVisitReminders
+	}
+	if raw == "none" {
+		return nil, nil
+	}
+	var out []time.Duration
+	seen := map[time.Duration]bool{}
+	for _, p := range strings.Split(raw, ",") {
+		p = strings.TrimSpace(p)
+		d, err := parseDuration(strings.TrimPrefix(p, "-"))
+		if err != nil || !strings.HasPrefix(p, "-") || d < time.Minute || d > maxReminderOffset {
+			return nil, fmt.Errorf("%q: want offsets before the visit such as %s (each from -1m to -30d), or none", p, DefaultVisitReminders)
+		}
+		if seen[d] {
+			return nil, fmt.Errorf("%q is listed twice", p)
+		}
+		seen[d] = true
+		out = append(out, -d)
+	}
+	return out, nil
+}
+
+// quietHours reads VISIT_QUIET_HOURS, "21:00-08:00", as times of day
+// since midnight; raw "" takes the default, "none" means no quiet hours.
+func quietHours(raw string) (from, to time.Duration, err error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		raw = DefaultVisitQuietHours
+	}
+	if raw == "none" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(raw, "-")
+	if ok {
+		from, err = clockTime(a)
+	}
+	if ok && err == nil {
+		to, err = clockTime(b)
+	}
+	if !ok || err != nil || from == to {
+		return 0, 0, fmt.Errorf("%q: want two different times of day such as %s, or none", raw, DefaultVisitQuietHours)
+	}
+	return from, to, nil
+}
+
+// clockTime reads "21:00" or "8:30" as the time since midnight.
+func clockTime(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 // fieldKeys reads a template's keyword keys, comma-separated, into keys

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // goodEnv is a complete, valid environment for serving.
@@ -199,5 +200,44 @@ func TestLoadReliabilitySettings(t *testing.T) {
 	lines := problemLines(t, func() error { _, err := load(env, allNeeds...); return err }())
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "SHUTDOWN_TIMEOUT: ") || !strings.HasPrefix(lines[1], "SWEEP_GRACE: ") {
 		t.Errorf("problems = %q, want one line each for SHUTDOWN_TIMEOUT and SWEEP_GRACE", lines)
+	}
+}
+
+// Retention in days, visit reminders and quiet hours: defaults, good
+// values, and a clear line for each bad one.
+func TestLoadPrivacyAndVisitSettings(t *testing.T) {
+	c, err := load(goodEnv(), allNeeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MessageRetention != DefaultMessageRetention || c.MemberEraseAfter != DefaultMemberEraseAfter ||
+		len(c.VisitReminders) != 2 || c.VisitReminders[0] != -24*time.Hour || c.VisitReminders[1] != -2*time.Hour {
+		t.Errorf("defaults: retention %s, erase after %s, reminders %v", c.MessageRetention, c.MemberEraseAfter, c.VisitReminders)
+	}
+	if c.VisitQuietFrom != 21*time.Hour || c.VisitQuietTo != 8*time.Hour {
+		t.Errorf("quiet hours default %s–%s, want 21:00–08:00", c.VisitQuietFrom, c.VisitQuietTo)
+	}
+	env := goodEnv()
+	env["MESSAGE_RETENTION"] = "180d"
+	env["VISIT_REMINDERS"] = "-48h, -1h"
+	env["VISIT_QUIET_HOURS"] = "22:00-07:30"
+	if c, err = load(env, allNeeds...); err != nil {
+		t.Fatal(err)
+	}
+	if c.MessageRetention != 180*24*time.Hour || len(c.VisitReminders) != 2 || c.VisitReminders[0] != -48*time.Hour ||
+		c.VisitQuietFrom != 22*time.Hour || c.VisitQuietTo != 7*time.Hour+30*time.Minute {
+		t.Errorf("read %s %v %s–%s", c.MessageRetention, c.VisitReminders, c.VisitQuietFrom, c.VisitQuietTo)
+	}
+	env["MESSAGE_RETENTION"] = "a year"
+	env["VISIT_REMINDERS"] = "tomorrow"
+	env["VISIT_QUIET_HOURS"] = "25:00-08:00"
+	lines := problemLines(t, func() error { _, err := load(env, allNeeds...); return err }())
+	if len(lines) != 3 {
+		t.Fatalf("problems = %q, want one line each", lines)
+	}
+	for i, name := range []string{"MESSAGE_RETENTION: ", "VISIT_REMINDERS: ", "VISIT_QUIET_HOURS: "} {
+		if !strings.HasPrefix(lines[i], name) {
+			t.Errorf("problem %d = %q, want it to name %s", i, lines[i], name)
+		}
 	}
 }

@@ -56,6 +56,7 @@ const (
 		"转 123 者保　转给别的支部\n" +
 		"结 123 说明　结案\n" +
 		"重开 123　重新打开\n" +
+		"访视命令　上门访视的命令（访、确认、改、访毕、取消、今日访视）\n" +
 		"改 123 政策　纠正机器人的理解（求助/政策/联系/访视/进度/无关），或类别（欠薪/伤病/上学/维权/生计/证件/家庭/其他）"
 	textDirNotFound   = "没有找到你能处理的编号%d案件。"
 	textDirNeedNumber = "请带上案件编号，比如「%s 123」。"
@@ -626,28 +627,42 @@ func parseCommand(text string) (command, bool) {
 		{"结案", verbClose}, {"结", verbClose},
 	}
 	for _, v := range verbs {
-		after, ok := strings.CutPrefix(t, v.word)
-		if !ok {
-			continue
+		n, rest, after, ok := cutVerbNumber(text, t, v.word)
+		switch {
+		case ok:
+			return command{verb: v.verb, number: n, rest: rest}, true
+		case after == nil:
+			continue // not this verb
+		case *after == "" && v.verb != verbView:
+			return command{verb: v.verb}, true // "接" alone: ask for the number
 		}
-		after = strings.TrimLeft(after, " :：#号")
-		digits := 0
-		for digits < len(after) && after[digits] >= '0' && after[digits] <= '9' {
-			digits++
-		}
-		if digits == 0 {
-			if after == "" && v.verb != verbView {
-				return command{verb: v.verb}, true // "接" alone: ask for the number
-			}
-			return command{}, false
-		}
-		n, err := strconv.ParseInt(after[:digits], 10, 64)
-		if err != nil {
-			return command{}, false
-		}
-		return command{verb: v.verb, number: n, rest: typedRest(text, after[digits:])}, true
+		return command{}, false
 	}
 	return command{}, false
+}
+
+// cutVerbNumber reads "<word> <number> <rest>" at the start of t, the
+// director's text folded (widthFold) from text: the number, and the rest
+// as typed. after is nil when t does not start with word, and otherwise
+// what follows word when no number does.
+func cutVerbNumber(text, t, word string) (n int64, rest string, after *string, ok bool) {
+	tail, found := strings.CutPrefix(t, word)
+	if !found {
+		return 0, "", nil, false
+	}
+	tail = strings.TrimLeft(tail, " :：#号")
+	digits := 0
+	for digits < len(tail) && tail[digits] >= '0' && tail[digits] <= '9' {
+		digits++
+	}
+	if digits == 0 {
+		return 0, "", &tail, false
+	}
+	n, err := strconv.ParseInt(tail[:digits], 10, 64)
+	if err != nil {
+		return 0, "", &tail, false
+	}
+	return n, typedRest(text, tail[digits:]), &tail, true
 }
 
 // typedRest is what follows a command's number as the director typed it:

@@ -15,6 +15,7 @@ type Deps struct {
 	// Places reads place names in directors' commands (转 123 者保).
 	Places bot.Understander
 	Cases  CaseSettings
+	Visits VisitSettings
 	Zone   *time.Location // times shown to people (nil: UTC+8)
 	Log    *slog.Logger
 }
@@ -29,20 +30,28 @@ func (d Deps) Desk() Desk {
 // that says which code answers what.
 func Register(r *bot.Router, d Deps) {
 	desk := d.Desk()
+	// Visit commands go before the case commands: 改 N 明天 is a visit's.
+	visits := VisitDesk{Desk: desk, Settings: d.Visits}
+	r.Intercept(visits)
 	r.Intercept(Directors{Desk: desk, Places: d.Places})
 	// A member's own words about consent and their profile go before
 	// anything that would add them to an open case.
 	r.Intercept(Consent{Desk: desk})
+	// 恢复推送 reads as the stop intent's words; it is answered here.
+	r.Intercept(Resume{Prefs: d.Prefs})
 	profile := NewProfile(desk, d.Places)
 	r.Intercept(profile)
 	// The erase confirmation goes before the case follow-up: "确认删除"
 	// must not be added to an open case.
 	r.Intercept(Forget{Desk: desk})
+	// A visit's date goes before the case follow-up: "明天下午3点" must not
+	// be added to an open case.
+	r.Intercept(Visit{Knowledge: d.Knowledge, Visits: visits})
 	r.Intercept(FollowUp{Desk: desk})
 	r.Register(bot.IntentHelp, Help{Desk: desk})
 	r.Register(bot.IntentContact, Contact{Knowledge: d.Knowledge, Choices: d.Choices})
 	r.Register(bot.IntentPolicy, Policy{Knowledge: d.Knowledge, Choices: d.Choices, Desk: desk})
-	r.Register(bot.IntentVisit, Visit{Knowledge: d.Knowledge})
+	r.Register(bot.IntentVisit, Visit{Knowledge: d.Knowledge, Visits: visits})
 	r.Register(bot.IntentStatus, Status{Desk: desk})
 	r.Register(bot.IntentGreeting, Greeting{})
 	r.Register(bot.IntentStop, Stop{Prefs: d.Prefs})

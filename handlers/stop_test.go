@@ -21,8 +21,8 @@ func TestStopTurnsBroadcastsOff(t *testing.T) {
 
 	reply := handle(t, handlers.Stop{Prefs: s}, req)
 	checkReadable(t, reply)
-	if !strings.Contains(reply, "不再") {
-		t.Errorf("reply does not confirm broadcasts stop:\n%s", reply)
+	if !strings.Contains(reply, "不再") || !strings.Contains(reply, "恢复推送") {
+		t.Errorf("reply does not confirm broadcasts stop and say how to have them back:\n%s", reply)
 	}
 	m, found, err := s.Member(ctx, "o-stop")
 	if err != nil || !found {

@@ -43,6 +43,8 @@ const (
 	sqlEraseEvidence      = `DELETE FROM case_evidence WHERE openid = $1`
 	sqlEraseCorrections   = `DELETE FROM nlu_corrections WHERE openid = $1 OR case_id IN (SELECT id FROM cases WHERE openid = $1)`
 	sqlEraseConversations = `DELETE FROM conversations WHERE openid = $1`
+	// Which broadcasts reached them: kept for the monthly quota, and theirs.
+	sqlEraseDeliveries = `DELETE FROM broadcast_deliveries WHERE openid = $1`
 	// Last, the cases lose the link to the person: category, branch,
 	// kind, rating and dates stay for the association's statistics.
 	sqlUnlinkCases  = `UPDATE cases SET openid = NULL, member_no = NULL, summary = '' WHERE openid = $1`
@@ -155,6 +157,7 @@ func eraseMember(ctx context.Context, tx *sqlx.Tx, openID string) (bot.Erasure, 
 		{"evidence", sqlEraseEvidence, &e.Evidence},
 		{"corrections", sqlEraseCorrections, &ignored},
 		{"conversations", sqlEraseConversations, &ignored},
+		{"broadcast deliveries", sqlEraseDeliveries, &ignored},
 		{"cases", sqlUnlinkCases, &e.Cases},
 		{"profile", sqlEraseProfile, &ignored},
 	} {

@@ -13,8 +13,11 @@ import (
 // The tag sync's records (bot/tagsync.Store): which WeChat tag is each
 // branch's, and which branch's tag WeChat holds for each member.
 //
-// A member is due when they follow and their branch is not the one tagged,
-// or when they unfollowed while tagged. Members due are claimed with a
+// A member is due when they follow and the tag they should hold is not the
+// one tagged, or when they unfollowed while tagged. The tag they should
+// hold is their branch's, or none once they wrote 不要推送
+// (members.no_broadcasts): a broadcast by tag reaches everyone on the
+// tag, so opting out of broadcasts means holding no branch tag. Members due are claimed with a
 // lease rather than held locked while WeChat is called: a push rewrites
 // its member's row, and must not wait for a sync round.
 const (
@@ -47,7 +50,7 @@ const (
 	sqlClaimTags = `
 WITH due AS (
 	SELECT m.openid FROM members m
-	WHERE m.subscribed AND m.branch_id IS DISTINCT FROM m.tagged_branch
+	WHERE m.subscribed AND (CASE WHEN m.no_broadcasts THEN NULL ELSE m.branch_id END) IS DISTINCT FROM m.tagged_branch
 		AND (m.tag_lease_until IS NULL OR m.tag_lease_until <= now())
 		AND (m.tagged_branch IS NOT NULL OR EXISTS (SELECT 1 FROM branches b WHERE b.id = m.branch_id))
 	ORDER BY m.tag_lease_until NULLS FIRST
@@ -56,7 +59,7 @@ WITH due AS (
 ), claimed AS (
 	UPDATE members m SET tag_lease_until = now() + make_interval(secs => $2)
 	FROM due WHERE m.openid = due.openid
-	RETURNING m.openid, m.tagged_branch, m.branch_id
+	RETURNING m.openid, m.tagged_branch, CASE WHEN m.no_broadcasts THEN NULL ELSE m.branch_id END AS branch_id
 )
 SELECT COALESCE(c.tagged_branch, '') AS from_branch, COALESCE(f.tag_id, 0) AS from_tag,
 	COALESCE(t.id, '') AS to_branch, COALESCE(t.tag_id, 0) AS to_tag,

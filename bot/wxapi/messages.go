@@ -2,6 +2,7 @@ package wxapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,40 +96,135 @@ type massResult struct {
 	MsgID int64 `json:"msg_id"`
 }
 
-// MassSendTextByTag broadcasts text to the followers with tagID. WeChat
-// delivers at most 4 mass messages per member per month; the outcome comes
-// later in the MASSSENDJOBFINISH event for the returned msg_id.
-func (c *Client) MassSendTextByTag(ctx context.Context, tagID int64, text string) (msgID int64, err error) {
-	if text == "" {
-		return 0, errors.New("wxapi: MassSendTextByTag needs text")
-	}
-	body := struct {
-		Filter  massFilter `json:"filter"`
-		Text    massText   `json:"text"`
-		MsgType string     `json:"msgtype"`
-	}{massFilter{IsToAll: false, TagID: tagID}, massText{text}, "text"}
-	var out massResult
-	err = c.do(ctx, "message/mass/sendall", http.MethodPost, body, &out)
-	return out.MsgID, err
+// MaxClientMsgID is WeChat's limit on a clientmsgid, in bytes (45067
+// beyond it).
+const MaxClientMsgID = 64
+
+// Errcodes of the mass-send APIs the callers act on.
+const (
+	// ErrDuplicateClientMsgID: a mass send with the same clientmsgid was
+	// taken within the last 24 hours; WeChat sends nothing again and
+	// answers with the first job's msg_id.
+	ErrDuplicateClientMsgID = 45065
+)
+
+// MassText is one text mass message and whom it goes to: a tag's
+// followers (TagID), every follower (ToAll), or 2 to 10000 followers by
+// openid (OpenIDs).
+type MassText struct {
+	TagID   int64
+	ToAll   bool
+	OpenIDs []string
+	Text    string
+	// ClientMsgID makes the call safe to repeat: within 24 hours WeChat
+	// takes one job per clientmsgid ("" for none; at most 64 bytes).
+	ClientMsgID string
 }
 
-// MassSendTextToOpenIDs broadcasts text to 2..10000 followers. The bounds
-// are WeChat's and are checked here to save a call that must fail.
+// MassSendText hands WeChat a mass-send job and returns its msg_id, which
+// the MASSSENDJOBFINISH event reports on. A repeat of a clientmsgid WeChat
+// already took is not an error: the first job's msg_id comes back with
+// repeated set, and nothing is sent again. WeChat delivers at most 4 mass
+// messages per member per calendar month.
+func (c *Client) MassSendText(ctx context.Context, m MassText) (msgID int64, repeated bool, err error) {
+	if m.Text == "" {
+		return 0, false, errors.New("wxapi: a mass send needs text")
+	}
+	if len(m.ClientMsgID) > MaxClientMsgID {
+		return 0, false, fmt.Errorf("wxapi: clientmsgid is %d bytes, WeChat takes %d", len(m.ClientMsgID), MaxClientMsgID)
+	}
+	api := "message/mass/sendall"
+	var payload any
+	switch {
+	case len(m.OpenIDs) > 0:
+		// The bounds are WeChat's, checked here to save a call that must fail.
+		if len(m.OpenIDs) < 2 || len(m.OpenIDs) > 10000 {
+			return 0, false, fmt.Errorf("wxapi: mass send needs 2 to 10000 openids, got %d", len(m.OpenIDs))
+		}
+		api = "message/mass/send"
+		payload = struct {
+			ToUser      []string `json:"touser"`
+			MsgType     string   `json:"msgtype"`
+			Text        massText `json:"text"`
+			ClientMsgID string   `json:"clientmsgid,omitempty"`
+		}{m.OpenIDs, "text", massText{m.Text}, m.ClientMsgID}
+	case m.ToAll || m.TagID > 0:
+		payload = struct {
+			Filter      massFilter `json:"filter"`
+			Text        massText   `json:"text"`
+			MsgType     string     `json:"msgtype"`
+			ClientMsgID string     `json:"clientmsgid,omitempty"`
+		}{massFilter{IsToAll: m.ToAll, TagID: m.TagID}, massText{m.Text}, "text", m.ClientMsgID}
+	default:
+		return 0, false, errors.New("wxapi: a mass send needs a tag, every follower or openids")
+	}
+	body, err := marshal(payload)
+	if err != nil {
+		return 0, false, err
+	}
+	// Not c.do: a 45065 answer carries the first job's msg_id, which
+	// decode would drop with the errcode.
+	r := jsonRequest(api, http.MethodPost, body)
+	var answer []byte
+	err = c.withToken(ctx, func(tok string) error {
+		a, err := c.exchange(ctx, r, c.apiURL(api, tok, nil))
+		if err != nil {
+			return err
+		}
+		answer = a.data
+		return decode(api, a.data, nil)
+	})
+	var we *Error
+	if errors.As(err, &we) && we.Status == 0 && we.Code == ErrDuplicateClientMsgID {
+		var out massResult
+		if json.Unmarshal(answer, &out) == nil && out.MsgID != 0 {
+			return out.MsgID, true, nil
+		}
+	}
+	if err != nil {
+		c.logFailure(ctx, api, err)
+		return 0, false, err
+	}
+	var out massResult
+	if err := decode(api, answer, &out); err != nil {
+		return 0, false, err
+	}
+	return out.MsgID, false, nil
+}
+
+// MassSendTextByTag broadcasts text to the followers with tagID, without a
+// clientmsgid (see MassSendText).
+func (c *Client) MassSendTextByTag(ctx context.Context, tagID int64, text string) (msgID int64, err error) {
+	if tagID <= 0 {
+		return 0, errors.New("wxapi: MassSendTextByTag needs a tag id")
+	}
+	msgID, _, err = c.MassSendText(ctx, MassText{TagID: tagID, Text: text})
+	return msgID, err
+}
+
+// MassSendTextToOpenIDs broadcasts text to 2..10000 followers, without a
+// clientmsgid (see MassSendText).
 func (c *Client) MassSendTextToOpenIDs(ctx context.Context, openIDs []string, text string) (msgID int64, err error) {
 	if len(openIDs) < 2 || len(openIDs) > 10000 {
 		return 0, fmt.Errorf("wxapi: mass send needs 2 to 10000 openids, got %d", len(openIDs))
 	}
-	if text == "" {
-		return 0, errors.New("wxapi: MassSendTextToOpenIDs needs text")
+	msgID, _, err = c.MassSendText(ctx, MassText{OpenIDs: openIDs, Text: text})
+	return msgID, err
+}
+
+// PreviewText sends a mass message's text to one follower as WeChat's
+// preview of it (message/mass/preview): it looks as the broadcast will,
+// and counts against no one's monthly quota. WeChat allows about 100 a day.
+func (c *Client) PreviewText(ctx context.Context, openID, text string) error {
+	if openID == "" || text == "" {
+		return errors.New("wxapi: PreviewText needs an openid and text")
 	}
 	body := struct {
-		ToUser  []string `json:"touser"`
-		MsgType string   `json:"msgtype"`
+		ToUser  string   `json:"touser"`
 		Text    massText `json:"text"`
-	}{openIDs, "text", massText{text}}
-	var out massResult
-	err = c.do(ctx, "message/mass/send", http.MethodPost, body, &out)
-	return out.MsgID, err
+		MsgType string   `json:"msgtype"`
+	}{openID, massText{text}, "text"}
+	return c.do(ctx, "message/mass/preview", http.MethodPost, body, nil)
 }
 
 // Tag is a follower tag.

@@ -25,7 +25,9 @@ commands:
   member     member erase --openid ID --reason TEXT: erase a member's personal data
   cases      list cases for the monthly report (--status, --branch, --since, --csv, --actor; --summary)
   audit      print who was shown members' data (--openid, --actor, --since, --limit)
+  visit      book, list or cancel home visits (add --member-no N --at "2026-12-05 15:00" --purpose P; list [--branch] [--day]; cancel --number N)
   director   add, remove or list directors (add --openid ID --branch B [--county]; remove --openid ID [--branch B]; list)
+  broadcast  schedule policy broadcasts (add --at TIME [--branch ID ...] [--every CRON] [--preview-to OPENID] --text T | --file F; list; show ID; cancel ID)
   classify   read messages from stdin, print what the bot understood
   train      build the intent and urgency models from the labelled sets and the knowledge base
   menu       print (show) or send (push) the account's menu (--kb FILE)
@@ -84,6 +86,10 @@ func run(ctx context.Context, e env) error {
 		return auditLog(ctx, e)
 	case "director":
 		return director(ctx, e)
+	case "broadcast":
+		return broadcastCommand(ctx, e)
+	case "visit":
+		return visit(ctx, e)
 	case "classify":
 		return classify(ctx, e)
 	case "train":

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nuanjia/bot"
+	"nuanjia/bot/broadcast"
 	"nuanjia/bot/evidence"
 	"nuanjia/bot/metrics"
 	"nuanjia/bot/nlu"
@@ -145,6 +146,15 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	router := bot.NewRouter(knowledge, a.rd, log)
 	deps := handlers.Deps{Knowledge: knowledge, Choices: a.rd, Prefs: a.st, Places: knowledge,
 		Cases: caseSettings(cfg), Zone: reportZone(), Log: log}
+	// Home visits: the visit desk's settings, and a scheduler writing the
+	// reminders due and the directors' morning digest. A round claims its
+	// reminders with SKIP LOCKED, so several serve processes write each
+	// once; a full round is followed at once by another.
+	deps.Visits = visitSettings(cfg)
+	visitDesk := handlers.VisitDesk{Desk: deps.Desk(), Settings: deps.Visits}
+	a.parts.run("visit scheduler", every(cfg.VisitSchedulerEvery, log, "visit scheduler", func(ctx context.Context) error {
+		return visitRounds(ctx, a.st, visitDesk, a.sender.Wake, log)
+	}))
 	handlers.Register(router, deps)
 	// The case clock: questions alerted in batches, escalations, reminders.
 	// Its rounds lock the cases they touch, so several serve processes
@@ -180,6 +190,16 @@ func start(ctx context.Context, cfg config.Config, opt options, log *slog.Logger
 	tags := tagsync.New(tagsync.Config{}, a.st, wx, log)
 	a.parts.run("tag sync", every(cfg.TagSyncEvery, log, "tag sync", func(ctx context.Context) error {
 		_, err := tags.Round(ctx)
+		return err
+	}))
+	// Scheduled broadcasts, by branch tag within the monthly quota. A round
+	// claims each due broadcast with SKIP LOCKED and a lease, and its sends
+	// carry clientmsgids, so with several serve processes each goes once.
+	broadcasts := broadcast.NewScheduler(broadcast.Config{
+		Limit: cfg.BroadcastMonthlyLimit, Zone: cfg.TimeZone, TagSyncWait: cfg.TagSyncEvery,
+	}, a.st, wx, log)
+	a.parts.run("broadcast scheduler", every(cfg.BroadcastSchedulerEvery, log, "broadcast scheduler", func(ctx context.Context) error {
+		_, err := broadcasts.Round(ctx)
 		return err
 	}))
 	a.pipeline = bot.NewPipeline(bot.PipelineConfig{SweepGrace: cfg.SweepGrace},

@@ -60,12 +60,40 @@ type FakeAPI struct {
 
 	fail   map[string][]injected
 	delay  map[string]time.Duration
+	late   map[string]time.Duration
 	status map[string]int
 
 	tags  map[int64]*fakeTag
 	menu  json.RawMessage
 	media map[string]fakeMedia // what media/get serves, by media id
+
+	massSends []MassSend
+	clientIDs map[string]MassSend // by clientmsgid: the job WeChat took for it
+	previews  []Preview
 }
+
+// MassSend is a mass-send job the fake took (sendall or send): a repeated
+// clientmsgid answered with 45065 makes none.
+type MassSend struct {
+	MsgID       int64
+	ClientMsgID string
+	ToAll       bool
+	TagID       int64
+	// Recipients are the tag's followers when the job was taken (sorted),
+	// or the openid list; nil for every follower.
+	Recipients []string
+	Text       string
+	At         time.Time
+}
+
+// Preview is one message/mass/preview the fake took.
+type Preview struct {
+	ToUser, ToWxName, Text string
+	At                     time.Time
+}
+
+// clientMsgIDLife is how long WeChat remembers a clientmsgid.
+const clientMsgIDLife = 24 * time.Hour
 
 type injected struct{ code, left int }
 
@@ -109,10 +137,53 @@ func (f *FakeAPI) Reset() {
 	f.current = ""
 	f.fail = map[string][]injected{}
 	f.delay = map[string]time.Duration{}
+	f.late = map[string]time.Duration{}
 	f.status = map[string]int{}
 	f.tags = map[int64]*fakeTag{}
 	f.menu = nil
 	f.media = map[string]fakeMedia{}
+	f.massSends = nil
+	f.clientIDs = map[string]MassSend{}
+	f.previews = nil
+}
+
+// MassSends returns the mass-send jobs taken so far, in order.
+func (f *FakeAPI) MassSends() []MassSend {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]MassSend, len(f.massSends))
+	for i, m := range f.massSends {
+		m.Recipients = append([]string(nil), m.Recipients...)
+		out[i] = m
+	}
+	return out
+}
+
+// Previews returns the previews sent so far, in order.
+func (f *FakeAPI) Previews() []Preview {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Preview(nil), f.previews...)
+}
+
+// TagMembers returns the followers WeChat holds the tag for, sorted.
+func (f *FakeAPI) TagMembers(tagID int64) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tagMembers(tagID)
+}
+
+func (f *FakeAPI) tagMembers(tagID int64) []string {
+	t, ok := f.tags[tagID]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(t.members))
+	for id := range t.members {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // PutMedia makes media/get serve data as the temporary medium id, as if a
@@ -172,6 +243,15 @@ func (f *FakeAPI) Delay(path string, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.delay[normPath(path)] = d
+}
+
+// AnswerLate makes every later call to path be carried out at once but
+// answered only after d (0 turns it off): a client that gives up first
+// never learns that WeChat did what it asked.
+func (f *FakeAPI) AnswerLate(path string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.late[normPath(path)] = d
 }
 
 // Status5xx makes the next `times` calls to path fail with HTTP 502 and a
@@ -235,7 +315,19 @@ func (f *FakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	rep := f.answer(call, scheme+"://"+r.Host)
+	late := f.late[call.Path]
 	f.mu.Unlock()
+
+	if late > 0 {
+		t := time.NewTimer(late)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			f.finish(idx, 0, -1)
+			return
+		}
+	}
 
 	switch {
 	case rep.status != http.StatusOK:
@@ -372,17 +464,39 @@ func (f *FakeAPI) api(c Call) obj {
 		f.seq++
 		return obj{"errcode": 0, "errmsg": "ok", "msgid": f.seq}
 	case "/cgi-bin/message/mass/sendall":
-		if _, ok := c.JSON["filter"].(map[string]any); !ok {
+		filter, ok := c.JSON["filter"].(map[string]any)
+		if !ok {
 			return errc(47001, "data format error")
 		}
-		f.seq++
-		return obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+		job := MassSend{}
+		job.ToAll, _ = filter["is_to_all"].(bool)
+		if !job.ToAll {
+			num, _ := filter["tag_id"].(float64)
+			job.TagID = int64(num)
+			job.Recipients = f.tagMembers(job.TagID)
+			if job.Recipients == nil {
+				job.Recipients = []string{}
+			}
+		}
+		return f.massSend(c, job)
 	case "/cgi-bin/message/mass/send":
-		if n := len(list(c.JSON, "touser")); n < 2 || n > 10000 {
+		to := list(c.JSON, "touser")
+		if n := len(to); n < 2 || n > 10000 {
 			return errc(40130, "invalid openid list size, at least two openid")
 		}
-		f.seq++
-		return obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
+		return f.massSend(c, MassSend{Recipients: to})
+	case "/cgi-bin/message/mass/preview":
+		p := Preview{ToUser: str(c.JSON, "touser"), ToWxName: str(c.JSON, "towxname"), At: c.At}
+		if p.ToUser == "" && p.ToWxName == "" {
+			return errc(40003, "invalid openid")
+		}
+		if str(c.JSON, "msgtype") == "" {
+			return errc(40008, "invalid message type")
+		}
+		text, _ := c.JSON["text"].(map[string]any)
+		p.Text = str(text, "content")
+		f.previews = append(f.previews, p)
+		return okResp()
 	case "/cgi-bin/tags/create":
 		return f.createTag(c)
 	case "/cgi-bin/tags/get":
@@ -406,6 +520,33 @@ func (f *FakeAPI) api(c Call) obj {
 		return okResp()
 	}
 	return errc(48001, "api unauthorized (not faked: "+c.Path+")")
+}
+
+// massSend takes a mass-send job as WeChat does: a text, and a clientmsgid
+// seen in the last 24 hours makes no second job but answers 45065 with
+// the first job's msg_id. f.mu is held.
+func (f *FakeAPI) massSend(c Call, job MassSend) obj {
+	if str(c.JSON, "msgtype") != "text" {
+		return errc(40008, "invalid message type")
+	}
+	text, _ := c.JSON["text"].(map[string]any)
+	if job.Text = str(text, "content"); job.Text == "" {
+		return errc(44003, "empty content")
+	}
+	job.ClientMsgID = str(c.JSON, "clientmsgid")
+	if len(job.ClientMsgID) > 64 {
+		return errc(45067, "clientmsgid size out of limit")
+	}
+	if first, ok := f.clientIDs[job.ClientMsgID]; ok && job.ClientMsgID != "" && c.At.Sub(first.At) < clientMsgIDLife {
+		return obj{"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": first.MsgID}
+	}
+	f.seq++
+	job.MsgID, job.At = f.seq, c.At
+	f.massSends = append(f.massSends, job)
+	if job.ClientMsgID != "" {
+		f.clientIDs[job.ClientMsgID] = job
+	}
+	return obj{"errcode": 0, "errmsg": "send job submission success", "msg_id": f.seq}
 }
 
 // uploadType is the content type media/get serves an upload with: by the
