@@ -121,7 +121,9 @@ func dayAhead(days, hour int) time.Time {
 }
 
 func TestDirectorBooksAVisitAndTheMemberIsToldAndReminded(t *testing.T) {
-	d := newVisitDesk(t)
+	// With the reminder template set, as the association runs it: the
+	// second reminder falls outside the member's 48-hour window.
+	d := newVisitDesk(t, func(v *handlers.VisitSettings) { v.Template = "visit-reminder-template-id" })
 	no := d.numberedMember("o-book", "longlin-xinzhou")
 	reply := d.say(xinzhouDirector, fmt.Sprintf("访 %d 后天 下午3点 婚育信息核对", no))
 	checkReadable(t, reply)
@@ -150,6 +152,17 @@ func TestDirectorBooksAVisitAndTheMemberIsToldAndReminded(t *testing.T) {
 	checkReadable(t, reminder[0].Text)
 	if res := d.round(dayAhead(1, 15)); res.Reminders != 0 {
 		t.Errorf("a second round at the same time wrote %d reminders, want 0", res.Reminders)
+	}
+	// Two hours before, the second one, once.
+	if res := d.round(dayAhead(2, 13)); res.Reminders != 1 {
+		t.Fatalf("the two-hours-before round wrote %d reminders (%+v), want 1; reminders %v", res.Reminders, res, d.reminders(5001))
+	}
+	reminder = d.sentTo("o-book", bot.KindVisitReminder)
+	if len(reminder) != 2 || reminder[1].Channel != bot.ChannelTemplate || !strings.Contains(reminder[1].Data.String, "15:00") {
+		t.Errorf("reminders to the member %+v, want the day before and, outside the window, the template naming 15:00", reminder)
+	}
+	if got := d.reminders(5001); fmt.Sprint(got) != "[-24h sent -2h sent]" {
+		t.Errorf("reminders %v, want both sent", got)
 	}
 }
 
