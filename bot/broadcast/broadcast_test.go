@@ -12,7 +12,8 @@ func shanghai(t *testing.T) *time.Location {
 	t.Helper()
 	zone, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
-		t.Skipf("no tzdata: %v", err)
+		// No tzdata on this machine: China has kept +08:00 all year since 1991.
+		return time.FixedZone("CST", 8*60*60)
 	}
 	return zone
 }

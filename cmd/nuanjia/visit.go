@@ -117,24 +117,16 @@ func printReminders(ctx context.Context, e env, st *store.Store, number int64, z
 
 // visitShow prints one visit's reminders and their delivery.
 func visitShow(ctx context.Context, e env) error {
-	fs := e.flags("visit show")
-	number := fs.Int64("number", 0, "the visit's number (5001…)")
-	if err := fs.Parse(e.args); err != nil {
-		return err
-	}
-	if *number <= 0 || fs.NArg() != 0 {
-		return errors.New(visitUsage)
-	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	number, err := visitNumberArg(e, "show")
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	cfg, st, err := openVisitStore(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return printReminders(ctx, e, st, *number, cfg.TimeZone)
+	return printReminders(ctx, e, st, number, cfg.TimeZone)
 }
 
 func visitList(ctx context.Context, e env) error {
@@ -147,10 +139,11 @@ func visitList(ctx context.Context, e env) error {
 	if fs.NArg() != 0 {
 		return errors.New(visitUsage)
 	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	cfg, st, err := openVisitStore(ctx, e)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	var q bot.VisitQuery
 	if *day != "" {
 		d, err := time.ParseInLocation(time.DateOnly, *day, cfg.TimeZone)
@@ -166,11 +159,6 @@ func visitList(ctx context.Context, e env) error {
 	if *branch != "" {
 		q.Branches = []string{*branch}
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	vs, err := st.ListVisits(ctx, q)
 	if err != nil {
 		return err
@@ -193,19 +181,11 @@ func visitList(ctx context.Context, e env) error {
 }
 
 func visitCancel(ctx context.Context, e env) error {
-	fs := e.flags("visit cancel")
-	number := fs.Int64("number", 0, "the visit's number (5001…)")
-	if err := fs.Parse(e.args); err != nil {
-		return err
-	}
-	if *number <= 0 || fs.NArg() != 0 {
-		return errors.New(visitUsage)
-	}
-	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	number, err := visitNumberArg(e, "cancel")
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	cfg, st, err := openVisitStore(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -217,14 +197,38 @@ func visitCancel(ctx context.Context, e env) error {
 	var notice string
 	err = st.WithVisits(ctx, func(book bot.VisitClock) error {
 		var err error
-		_, notice, err = desk.StaffCancel(ctx, book, *number)
+		_, notice, err = desk.StaffCancel(ctx, book, number)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("visit cancel: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "cancelled visit %d and its reminders; %s\n", *number, notice)
+	fmt.Fprintf(e.stdout, "cancelled visit %d and its reminders; %s\n", number, notice)
 	return nil
+}
+
+// visitNumberArg reads the --number of visit show and visit cancel.
+func visitNumberArg(e env, sub string) (int64, error) {
+	fs := e.flags("visit " + sub)
+	number := fs.Int64("number", 0, "the visit's number (5001…)")
+	if err := fs.Parse(e.args); err != nil {
+		return 0, err
+	}
+	if *number <= 0 || fs.NArg() != 0 {
+		return 0, errors.New(visitUsage)
+	}
+	return *number, nil
+}
+
+// openVisitStore reads the settings the visit commands need and opens the
+// store.
+func openVisitStore(ctx context.Context, e env) (config.Config, *store.Store, error) {
+	cfg, err := config.Load(e.getenv, config.NeedDatabase)
+	if err != nil {
+		return cfg, nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	return cfg, st, err
 }
 
 // staffVisitDesk is the visit desk over the stored knowledge base, for
