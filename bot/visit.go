@@ -242,4 +242,7 @@ type VisitClock interface {
 	// ClaimDigest records that director gets day's digest; false when it
 	// was already recorded.
 	ClaimDigest(ctx context.Context, director string, day time.Time) (bool, error)
+	// MarkMissed marks open visits whose time is before before as missed,
+	// their pending reminders cancelled, and returns how many.
+	MarkMissed(ctx context.Context, before time.Time) (int, error)
 }

@@ -267,7 +267,9 @@ func (d VisitDesk) confirm(ctx context.Context, req *bot.Request, v *bot.Visit) 
 
 // done records the visit as made, with the director's words.
 func (d VisitDesk) done(ctx context.Context, req *bot.Request, v *bot.Visit, note string) (string, error) {
-	if !v.Open() {
+	// A visit counted missed was perhaps only not recorded: 访毕 still
+	// says it happened.
+	if !v.Open() && v.Status != bot.VisitMissed {
 		return fmt.Sprintf(textVisitClosedFmt, v.Number, visitStatusName(*v)), nil
 	}
 	v.Status, v.Note = bot.VisitDone, note
@@ -662,8 +664,13 @@ type RoundResult struct {
 	Reminders int // reminders written to the outbox
 	Skipped   int // reminders given up (late, unreachable, visit changed…)
 	Digests   int // directors sent their morning digest
+	Missed    int // visits long past with no 访毕, marked missed
 	Full      bool
 }
+
+// missedAfter is how long after a visit's time a director has to type
+// 访毕 before the visit counts as missed (访毕 still records it done).
+const missedAfter = 24 * time.Hour
 
 // Round is one scheduler round at now in one transaction: the reminders
 // due (claimed so that with several serve processes each is written
@@ -721,6 +728,9 @@ func (d VisitDesk) Round(ctx context.Context, book bot.VisitClock, now time.Time
 		return res, err
 	}
 	res.Reminders = len(ids)
+	if res.Missed, err = book.MarkMissed(ctx, now.Add(-missedAfter)); err != nil {
+		return res, err
+	}
 	if res.Full {
 		return res, nil // the digests wait for the round that empties the queue
 	}

@@ -334,3 +334,27 @@ func TestTodaysVisitsAndTheMorningDigest(t *testing.T) {
 		t.Errorf("者保's 今日访视 answered %q, want its one visit", list)
 	}
 }
+
+// A visit nobody recorded counts as missed a day after its time, its
+// pending reminders dropped; the director's late 访毕 still records it
+// done. A visit still ahead is left alone.
+func TestUnrecordedVisitCountsMissedUntilRecorded(t *testing.T) {
+	d := newVisitDesk(t)
+	no := d.numberedMember("o-missed", "longlin-xinzhou")
+	other := d.numberedMember("o-ahead", "longlin-xinzhou")
+	d.say(xinzhouDirector, fmt.Sprintf("访 %d 明天 上午10点 上门访视", no))
+	d.say(xinzhouDirector, fmt.Sprintf("访 %d 12月30日 上午10点 上门访视", other))
+	if res := d.round(dayAhead(1, 20)); res.Missed != 0 {
+		t.Fatalf("the evening of the visit counted %d missed, want none yet", res.Missed)
+	}
+	res := d.round(dayAhead(2, 11))
+	if res.Missed != 1 || d.visit(5001).Status != bot.VisitMissed {
+		t.Fatalf("a day after, %d missed and the visit is %s; want it missed", res.Missed, d.visit(5001).Status)
+	}
+	if d.visit(5002).Status != bot.VisitConfirmed {
+		t.Errorf("the visit still ahead is %s, want confirmed", d.visit(5002).Status)
+	}
+	if r := d.say(xinzhouDirector, "访毕 5001 已核对"); d.visit(5001).Status != bot.VisitDone {
+		t.Errorf("a late 访毕 answered %q and left the visit %s, want done", r, d.visit(5001).Status)
+	}
+}

@@ -101,6 +101,17 @@ WHERE ob.seq = u.i - 1 AND r.id = u.reminder_id AND r.status = 'pending'`
 
 	sqlClaimDigest = `INSERT INTO visit_digests (director, day) VALUES ($1, $2::date) ON CONFLICT DO NOTHING`
 
+	// sqlMarkMissed: open visits long past, nobody having typed 访毕. Rows
+	// another round holds are skipped; it takes them next time.
+	sqlMarkMissed = `WITH v AS (
+		UPDATE visits SET status = 'missed', updated_at = now()
+		WHERE id IN (SELECT id FROM visits WHERE status IN ('requested', 'confirmed') AND at < $1
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id),
+	r AS (UPDATE visit_reminders SET status = 'cancelled', reason = 'visit_missed', updated_at = now()
+		WHERE visit_id IN (SELECT id FROM v) AND status = 'pending')
+	SELECT count(*) FROM v`
+
 	// With what became of each sent one: its outbox row's status and,
 	// for a template, WeChat's TEMPLATESENDJOBFINISH report on its msg_id.
 	sqlVisitReminders = `SELECT r.offset_label, r.due_at, r.status, r.reason,
@@ -269,6 +280,14 @@ func (c *txCases) SkipReminder(ctx context.Context, id int64, status, reason str
 		return fmt.Errorf("skip reminder %d: %w", id, err)
 	}
 	return nil
+}
+
+func (c *txCases) MarkMissed(ctx context.Context, before time.Time) (int, error) {
+	var n int
+	if err := c.get(ctx, &n, sqlMarkMissed, before); err != nil {
+		return 0, fmt.Errorf("mark missed visits: %w", err)
+	}
+	return n, nil
 }
 
 func (c *txCases) ClaimDigest(ctx context.Context, director string, day time.Time) (bool, error) {

@@ -264,9 +264,9 @@ func visitRounds(ctx context.Context, st *store.Store, desk handlers.VisitDesk, 
 		if err != nil {
 			return err
 		}
-		if res.Reminders+res.Skipped+res.Digests > 0 {
+		if res.Reminders+res.Skipped+res.Digests+res.Missed > 0 {
 			wake()
-			log.Info("visit scheduler round", "reminders", res.Reminders, "skipped", res.Skipped, "digests", res.Digests)
+			log.Info("visit scheduler round", "reminders", res.Reminders, "skipped", res.Skipped, "digests", res.Digests, "missed", res.Missed)
 		}
 		if !res.Full {
 			return nil
