@@ -95,8 +95,10 @@ func evaluate(ix *Index, set []labelled) evalResult {
 		}
 		if l.faq != "" {
 			r.faqN++
-			// The member sees the clear answer, or a short list headed by it.
-			if u.FAQ == l.faq || (u.FAQ == "" && len(u.FAQs) > 0 && u.FAQs[0] == l.faq) {
+			// The member sees the clear answer, or a short numbered list
+			// that holds it: the definition README and classify --eval
+			// report (Evaluate), so the guards measure the same thing.
+			if u.FAQ == l.faq || (u.FAQ == "" && slices.Contains(u.FAQs, l.faq)) {
 				r.faqOK++
 			} else {
 				why = append(why, fmt.Sprintf("faq %q%v want %s", u.FAQ, u.FAQs, l.faq))
@@ -197,7 +199,7 @@ func TestBlindHoldout(t *testing.T) {
 // TestBlindSets checks the blind sets written for this engine, whose first
 // runs (before each joined the training data) are in README.
 func TestBlindSets(t *testing.T) {
-	for _, name := range []string{"blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv", "blind9.tsv"} {
+	for _, name := range []string{"blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv", "blind9.tsv", "blind10.tsv"} {
 		t.Run(name, func(t *testing.T) { checkSet(t, "testdata/"+name, defaultThresholds(250)) })
 	}
 }

@@ -271,7 +271,7 @@ func EncodeModel(m *Model) ([]byte, error) {
 // README).
 // urgent.tsv is the urgent set (ReadUrgentSet's format).
 func TrainingSets() []string {
-	return []string{"dev.tsv", "eval.tsv", "holdout.tsv", "holdout2.tsv", "holdout3.tsv", "blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv", "blind9.tsv", "adverts.tsv", UrgentSet}
+	return []string{"dev.tsv", "eval.tsv", "holdout.tsv", "holdout2.tsv", "holdout3.tsv", "blind4.tsv", "blind5.tsv", "blind6.tsv", "blind7.tsv", "blind8.tsv", "blind9.tsv", "blind10.tsv", "adverts.tsv", UrgentSet}
 }
 
 // UrgentSet is the urgent set's file name.
