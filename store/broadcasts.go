@@ -68,8 +68,17 @@ const (
 		status = CASE WHEN status = 'scheduled' THEN 'previewed' ELSE status END
 	WHERE id = $1`
 
-	sqlOptedOutOnTags = `SELECT count(*) FROM members
-	WHERE no_broadcasts AND tagged_branch IS NOT NULL AND (cardinality($1::text[]) = 0 OR tagged_branch = ANY($1))`
+	// sqlTagsOutOfStep counts, among the branches ($1, empty: all), the
+	// members whose tag at WeChat is not yet what it should be: opted out
+	// but still tagged, or following with a branch whose tag they do not
+	// hold yet (new, or moved).
+	sqlTagsOutOfStep = `SELECT
+		count(*) FILTER (WHERE no_broadcasts AND tagged_branch IS NOT NULL
+			AND (cardinality($1::text[]) = 0 OR tagged_branch = ANY($1))) AS opted_out,
+		count(*) FILTER (WHERE subscribed AND NOT no_broadcasts AND branch_id IS NOT NULL
+			AND tagged_branch IS DISTINCT FROM branch_id
+			AND (cardinality($1::text[]) = 0 OR branch_id = ANY($1))) AS untagged
+	FROM members`
 
 	sqlPlanSends = `SELECT b.id AS branch_id, b.tag_id FROM branches b
 	WHERE b.tag_id IS NOT NULL AND (cardinality($1::text[]) = 0 OR b.id = ANY($1))
@@ -290,12 +299,16 @@ func (s *Store) RecordPreview(ctx context.Context, id int64, problem string) err
 	return err
 }
 
-// OptedOutOnTags counts opted-out members WeChat still holds a branch tag
-// for, among the branches (nil: every branch).
-func (s *Store) OptedOutOnTags(ctx context.Context, branches []string) (int, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, sqlOptedOutOnTags, textArray(branches))
-	return n, err
+// TagsOutOfStep counts, among the branches (nil: every branch), opted-out
+// members WeChat still holds a branch tag for, and followers who do not
+// hold their branch's tag yet.
+func (s *Store) TagsOutOfStep(ctx context.Context, branches []string) (optedOut, untagged int, err error) {
+	var row struct {
+		OptedOut int `db:"opted_out"`
+		Untagged int `db:"untagged"`
+	}
+	err = s.db.GetContext(ctx, &row, sqlTagsOutOfStep, textArray(branches))
+	return row.OptedOut, row.Untagged, err
 }
 
 // PlanSends is one send per branch of b's audience whose tag some

@@ -169,7 +169,7 @@ func TestOptOutTakesTheBranchTagOff(t *testing.T) {
 	if err := s.MarkTagsSynced(ctx, moves[0].OpenIDs, ""); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.OptedOutOnTags(ctx, nil); err != nil || n != 0 {
+	if n, _, err := s.TagsOutOfStep(ctx, nil); err != nil || n != 0 {
 		t.Errorf("%d opted-out members still on tags (%v)", n, err)
 	}
 	if err := s.SetNoBroadcasts(ctx, "o-out", false); err != nil {

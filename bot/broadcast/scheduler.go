@@ -23,10 +23,11 @@ type Store interface {
 	// RecordPreview records the preview's outcome (problem "" when it went)
 	// and moves a scheduled broadcast to previewed.
 	RecordPreview(ctx context.Context, id int64, problem string) error
-	// OptedOutOnTags counts members who opted out of broadcasts but whose
-	// branch tag WeChat still holds, on the branches' tags (nil: every
-	// branch's): a tag send now would reach them.
-	OptedOutOnTags(ctx context.Context, branches []string) (int, error)
+	// TagsOutOfStep counts, on the branches (nil: every branch), members
+	// who opted out of broadcasts but whose branch tag WeChat still holds
+	// (a tag send now would reach them), and followers not holding their
+	// branch's tag yet (a tag send now would miss them).
+	TagsOutOfStep(ctx context.Context, branches []string) (optedOut, untagged int, err error)
 	// MostDelivered is, for each of the branches (nil: every branch), the
 	// most broadcasts one of its members received in month m.
 	MostDelivered(ctx context.Context, m Month, branches []string) (map[string]int, error)
@@ -81,7 +82,10 @@ const (
 	DefaultLease       = 2 * time.Minute
 	DefaultRetryAfter  = time.Minute
 	DefaultTagSyncWait = 30 * time.Second
-	MaxRetryAfter      = 30 * time.Minute
+	// untaggedWait is how long after its time a broadcast waits for the
+	// tag sync to reach members who do not hold their branch's tag yet.
+	untaggedWait  = 10 * time.Minute
+	MaxRetryAfter = 30 * time.Minute
 	// giveUpAfter: WeChat remembers a clientmsgid for 24 hours, so a send
 	// still in doubt this long after its time is not tried again: a retry
 	// could reach members twice.
@@ -235,14 +239,21 @@ func (s *Scheduler) handle(ctx context.Context, b Broadcast, res *Result) error 
 func (s *Scheduler) start(ctx context.Context, b Broadcast, now time.Time, res *Result) (bool, error) {
 	// A member who wrote 不要推送 still holds their branch tag until the
 	// tag sync's next round takes it off; a tag send must wait for it.
-	n, err := s.st.OptedOutOnTags(ctx, b.Branches)
+	// Members who joined or moved just now do not hold their tag yet; a
+	// send now would miss them (and, before the first sync, everyone). It
+	// waits for them a while, not for ever: a follower WeChat keeps
+	// refusing to tag must not hold the broadcast back.
+	optedOut, untagged, err := s.st.TagsOutOfStep(ctx, b.Branches)
 	if err != nil {
-		return false, fmt.Errorf("count opted-out members on tags: %w", err)
+		return false, fmt.Errorf("count members out of step with their tags: %w", err)
 	}
-	if n > 0 {
+	if optedOut > 0 || (untagged > 0 && now.Sub(b.At) < untaggedWait) {
 		res.Waiting++
-		s.log.Info("broadcast waits for the tag sync", "broadcast", b.ID, "opted_out_on_tags", n)
+		s.log.Info("broadcast waits for the tag sync", "broadcast", b.ID, "opted_out_on_tags", optedOut, "untagged", untagged)
 		return false, s.release(ctx, b, now.Add(s.cfg.TagSyncWait))
+	}
+	if untagged > 0 {
+		s.log.Warn("broadcast goes without members the tag sync has not reached", "broadcast", b.ID, "untagged", untagged)
 	}
 	month := MonthOf(now, s.cfg.Zone)
 	most, err := s.st.MostDelivered(ctx, month, b.Branches)

@@ -536,3 +536,41 @@ func TestRecurringBroadcastSchedulesItsNext(t *testing.T) {
 		t.Errorf("%d jobs after cancelling the series, want 1", n)
 	}
 }
+
+// A broadcast due before the tag sync has reached its members (a new
+// branch, members who just joined) waits for it instead of being skipped
+// or missing them; one WeChat keeps refusing to tag does not hold it back
+// for ever.
+func TestBroadcastWaitsForMembersNotTaggedYet(t *testing.T) {
+	w := newWorld(t)
+	w.members(t, xinzhou, "o-xz-1")
+	w.syncTags(t)
+	w.members(t, xinzhou, "o-xz-new") // joined after the last sync
+	s := w.scheduler(t, nil, nil, 4)
+	w.add(t, broadcast.Broadcast{Text: "返乡服务开始了", At: w.clock(), Branches: []string{xinzhou}})
+
+	if res := w.round(t, s); res.Sent != 0 || res.Waiting != 1 || len(w.fake.MassSends()) != 0 {
+		t.Fatalf("with a member not tagged yet: %+v and %d sends, want it waiting", res, len(w.fake.MassSends()))
+	}
+	w.syncTags(t)
+	w.advance(time.Minute)
+	w.round(t, s)
+	if got := reached(w.fake.MassSends()); !slices.Equal(got, []string{"o-xz-1", "o-xz-new"}) {
+		t.Errorf("reached %v, want both members once", got)
+	}
+
+	// A member the sync never reaches: the broadcast goes after a while.
+	w.members(t, zhebao, "o-zb-1")
+	w.syncTags(t)
+	w.members(t, zhebao, "o-zb-stuck")
+	w.add(t, broadcast.Broadcast{Text: "政策宣传", At: w.clock(), Branches: []string{zhebao}})
+	w.round(t, s)
+	if n := len(w.fake.MassSends()); n != 1 {
+		t.Fatalf("%d sends, want the 者保 one still waiting", n)
+	}
+	w.advance(11 * time.Minute)
+	w.round(t, s)
+	if got := reached(w.fake.MassSends()); !slices.Contains(got, "o-zb-1") || slices.Contains(got, "o-zb-stuck") {
+		t.Errorf("reached %v, want o-zb-1 after the wait, without the member never tagged", got)
+	}
+}
